@@ -1,0 +1,100 @@
+// Writes a model directory (model.json, image.onnx, text.onnx, vocab.txt) atomically: everything goes
+// into a hidden sibling directory that is renamed into place only when complete, so a failed or
+// interrupted conversion never leaves a half-written model where the service would load it.
+
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { endianness } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { IMAGE_MEAN, IMAGE_STD, MANIFEST_FORMAT, type ModelManifest } from '../model-manifest.js';
+import type { AlbefWeights } from './albef-weights.js';
+import type { Arch } from './arch.js';
+import type { Precision } from './graph-layers.js';
+import { writeOnnx } from './onnx-writer.js';
+import { buildTextGraph } from './text-graph.js';
+import { readBundledVocab } from './vocab.js';
+import { buildVisionGraph } from './vision-graph.js';
+
+export const CONVERTER_VERSION = '1.0.0';
+
+export interface WriteModelOptions {
+  out: string;
+  name: string;
+  precision: Precision;
+  source: ModelManifest['source'];
+  force?: boolean;
+  log?: (message: string) => void;
+}
+
+export async function writeModelDir(weights: AlbefWeights, options: WriteModelOptions): Promise<ModelManifest> {
+  if (endianness() !== 'LE') throw new Error('albef-embed convert needs a little-endian host (ONNX raw tensors are little-endian)');
+  const out = resolve(options.out);
+  const log = options.log ?? (() => undefined);
+  const exists = await stat(out).then(
+    () => true,
+    () => false,
+  );
+  if (exists && !options.force) throw new Error(`${out} already exists (use --force to replace it)`);
+  await mkdir(dirname(out), { recursive: true });
+  const tmp = join(dirname(out), `.${basename(out)}.tmp-${randomBytes(4).toString('hex')}`);
+  await mkdir(tmp);
+  try {
+    const files: ModelManifest['files'] = {};
+    const t0 = Date.now();
+    files['image.onnx'] = await writeOnnx(join(tmp, 'image.onnx'), buildVisionGraph(weights, options.precision), `ALBEF image tower (${options.name})`);
+    log(`image.onnx: ${(files['image.onnx'].bytes / 1e6).toFixed(1)} MB in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const t1 = Date.now();
+    files['text.onnx'] = await writeOnnx(join(tmp, 'text.onnx'), buildTextGraph(weights, options.precision), `ALBEF text tower (${options.name})`);
+    log(`text.onnx: ${(files['text.onnx'].bytes / 1e6).toFixed(1)} MB in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+    const vocab = await readBundledVocab();
+    await writeFile(join(tmp, 'vocab.txt'), vocab);
+    files['vocab.txt'] = { bytes: vocab.length, sha256: createHash('sha256').update(vocab).digest('hex') };
+
+    const manifest = buildManifest(weights.arch, weights, options, files);
+    await writeFile(join(tmp, 'model.json'), JSON.stringify(manifest, null, 2) + '\n');
+    if (exists) {
+      const old = `${tmp}.old`;
+      await rename(out, old);
+      await rename(tmp, out);
+      await rm(old, { recursive: true, force: true });
+    } else {
+      await rename(tmp, out);
+    }
+    return manifest;
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+function buildManifest(arch: Arch, weights: AlbefWeights, options: WriteModelOptions, files: ModelManifest['files']): ModelManifest {
+  return {
+    format: MANIFEST_FORMAT,
+    name: options.name,
+    converter_version: CONVERTER_VERSION,
+    created: new Date().toISOString(),
+    precision: options.precision,
+    embed_dim: arch.embed_dim,
+    image_res: arch.image_res,
+    architecture: {
+      ...arch,
+      layout: weights.layout,
+      vision: { ...arch.vision, mlp: weights.visionMlp },
+      checkpoint_image_res: weights.checkpointImageRes,
+    },
+    preprocessing: {
+      image: { size: arch.image_res, resample: 'pil-bicubic', mean: [...IMAGE_MEAN], std: [...IMAGE_STD] },
+      text: {
+        caption_cleanup_default: true,
+        max_words: arch.max_words,
+        max_length: arch.max_length,
+        cls_token_id: 101,
+        pad_token_id: 0,
+        add_sep: false,
+        lowercase: true,
+      },
+    },
+    source: options.source,
+    files,
+  };
+}

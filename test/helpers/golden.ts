@@ -1,0 +1,59 @@
+// Reference data from ../shared/reference (copied into test/fixtures), and the tolerance checks of
+// its README: token ids identical; text/tensor embeddings cosine ≥ 0.99999 and max |Δ| ≤ 1e-4;
+// image-file embeddings cosine ≥ 0.9999; pixel_mean within 0.002.
+
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
+export const TINY_DIR = join(FIXTURES, 'albef-tiny-a');
+export const IMAGES_DIR = join(FIXTURES, 'images');
+export const TINY_CHECKPOINT = join(TINY_DIR, 'checkpoint.pth');
+export const TINY_FINETUNED = join(TINY_DIR, 'checkpoint-finetuned.pth');
+export const TINY_ARCH = join(TINY_DIR, 'arch.json');
+
+export interface GoldenText {
+  text: string;
+  pre_caption: { input: string; ids: number[]; embedding: number[] };
+  raw: { input: string; ids: number[]; embedding: number[] };
+}
+export interface GoldenImage {
+  file: string;
+  embedding: number[];
+  pixel_mean: number[];
+}
+export interface Golden {
+  config: { architecture: { image_res: number; embed_dim: number } };
+  texts: GoldenText[];
+  images: GoldenImage[];
+  tensor_check: { input_file: string; shape: number[]; embedding: number[] };
+}
+
+export const golden: Golden = JSON.parse(readFileSync(join(TINY_DIR, 'golden.json'), 'utf8'));
+
+export function tensorInput(): Float32Array {
+  const buf = readFileSync(join(TINY_DIR, golden.tensor_check.input_file));
+  return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+}
+
+export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i]! * b[i]!;
+    na += a[i]! * a[i]!;
+    nb += b[i]! * b[i]!;
+  }
+  return dot / Math.sqrt(na * nb);
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Number.POSITIVE_INFINITY;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+export const TOL = { textCos: 0.99999, textMaxAbs: 1e-4, imageCos: 0.9999, pixelMean: 0.002 };
