@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+// albef-embed: the package's command line (SPEC §3). Each command lives in src/cli/.
+
+import { AppError } from './errors.js';
+import { UsageError } from './cli/args.js';
+
+const USAGE = `
+Usage: albef-embed <command> [options]
+
+Commands:
+  serve     run the HTTP service              (albef-embed serve --help)
+  convert   checkpoint (.pth) → model dir      (albef-embed convert --help)
+  fetch     download an official model, convert it
+  synth     random-weight model of the official shape, for benchmarks
+  embed     one-off embeddings as JSON
+`;
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'convert':
+      return (await import('./cli/convert-command.js')).convertCommand(rest);
+    case 'synth':
+      return (await import('./cli/convert-command.js')).synthCommand(rest);
+    case 'serve':
+      return (await import('./server.js')).serveCommand(rest);
+    case 'embed':
+      return (await import('./cli/embed-command.js')).embedCommand(rest);
+    case 'fetch':
+      return (await import('./cli/fetch-command.js')).fetchCommand(rest);
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(USAGE.trimStart());
+      return;
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(command)}\n${USAGE}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((e: unknown) => {
+  if (e instanceof UsageError) {
+    process.stderr.write(`albef-embed: ${e.message}\n`);
+    process.exit(2);
+  }
+  const code = e instanceof AppError ? ` [${e.code}]` : '';
+  process.stderr.write(`albef-embed: error${code}: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});

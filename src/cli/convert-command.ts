@@ -1,0 +1,84 @@
+import { PRESET_NAMES } from '../convert/arch.js';
+import { convertCheckpoint, loadArch } from '../convert/convert.js';
+import { synthesizeModel } from '../convert/synth.js';
+import { intOption, log, oneOf, parse, UsageError } from './args.js';
+
+const PRECISIONS = ['fp32', 'int8', 'fp16'] as const;
+
+const CONVERT_USAGE = `
+Usage: albef-embed convert --checkpoint FILE.pth --out DIR [options]
+
+Converts an ALBEF checkpoint (official pretrain or fine-tuned retrieval file) into a model directory
+(model.json, image.onnx, text.onnx, vocab.txt). No Python needed; the file's pickle code is never run.
+
+Options:
+  --checkpoint FILE   PyTorch checkpoint (.pth)
+  --out DIR           model directory to write (atomically)
+  --preset NAME       albef_4m | albef_14m (default albef_4m)
+  --arch FILE         arch.json for a non-official architecture (instead of --preset)
+  --image-res N       serving resolution (default 384; 256 is the checkpoints' native one)
+  --precision P       fp32 (default) | int8 (CPU, quantized linear layers) | fp16 (CUDA)
+  --name NAME         model name served by the API (default: the preset or file name)
+  --force             replace DIR if it exists
+`;
+
+const SYNTH_USAGE = `
+Usage: albef-embed synth --out DIR [--preset albef_4m | --arch FILE] [options]
+
+Writes a model of the exact architecture with seeded random weights (for benchmarks and tests).
+
+Options:
+  --preset NAME       albef_4m | albef_14m (default albef_4m)
+  --arch FILE         arch.json instead of a preset
+  --image-res N       serving resolution (default 384)
+  --precision P       fp32 | int8 | fp16
+  --name NAME         model name (default: <preset>-synthetic)
+  --seed N            random seed (default 1)
+  --force             replace DIR if it exists
+`;
+
+const common = {
+  out: { type: 'string' },
+  preset: { type: 'string' },
+  arch: { type: 'string' },
+  'image-res': { type: 'string' },
+  precision: { type: 'string' },
+  name: { type: 'string' },
+  force: { type: 'boolean' },
+} as const;
+
+export async function convertCommand(argv: string[]): Promise<void> {
+  const { values } = parse(argv, { ...common, checkpoint: { type: 'string' } }, CONVERT_USAGE);
+  if (!values.checkpoint || !values.out) throw new UsageError(`--checkpoint and --out are required\n${CONVERT_USAGE}`);
+  const started = Date.now();
+  const manifest = await convertCheckpoint({
+    checkpoint: values.checkpoint,
+    out: values.out,
+    preset: oneOf(values.preset, '--preset', PRESET_NAMES),
+    archFile: values.arch,
+    imageRes: intOption(values['image-res'], '--image-res'),
+    precision: oneOf(values.precision, '--precision', PRECISIONS),
+    name: values.name,
+    force: values.force,
+    log,
+  });
+  log(`wrote ${values.out} (${manifest.name}, ${manifest.precision}, ${manifest.image_res}px) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
+export async function synthCommand(argv: string[]): Promise<void> {
+  const { values } = parse(argv, { ...common, seed: { type: 'string' } }, SYNTH_USAGE);
+  if (!values.out) throw new UsageError(`--out is required\n${SYNTH_USAGE}`);
+  const preset = oneOf(values.preset, '--preset', PRESET_NAMES);
+  const arch = await loadArch({ preset, archFile: values.arch, imageRes: intOption(values['image-res'], '--image-res') });
+  const started = Date.now();
+  const manifest = await synthesizeModel({
+    arch,
+    out: values.out,
+    name: values.name ?? `${preset ?? (values.arch ? 'custom' : 'albef_4m')}-synthetic`,
+    precision: oneOf(values.precision, '--precision', PRECISIONS),
+    seed: intOption(values.seed, '--seed', 0),
+    force: values.force,
+    log,
+  });
+  log(`wrote ${values.out} (${manifest.name}, ${manifest.precision}, ${manifest.image_res}px) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
