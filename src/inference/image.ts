@@ -1,0 +1,104 @@
+// Image preprocessing as ALBEF's retrieval transform does it, from encoded bytes to the model input:
+// decode (sharp) → EXIF orientation → 16-bit to 8-bit (v >> 8) → grey to RGB → alpha dropped, not
+// composited → PIL-exact bicubic resize to size×size → /255 → (x - mean) / std → CHW float32.
+// Pure functions over buffers: the worker pool runs them off the event loop.
+
+import sharp from 'sharp';
+import { resizeBicubicRGB } from './pil-resize.js';
+
+export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'gif' | 'tiff' | 'heif';
+
+export interface PreprocessOptions {
+  size: number;
+  mean: readonly number[];
+  std: readonly number[];
+  /** Largest width × height accepted, checked from the header before the full decode. */
+  maxPixels: number;
+}
+
+export type PreprocessResult =
+  | { ok: true; pixels: Float32Array; width: number; height: number; format: ImageFormat }
+  | { ok: false; status: 413 | 415 | 422; message: string };
+
+/** The container format from the first bytes, or undefined when it is not one we decode. */
+export function sniffImageFormat(b: Uint8Array): ImageFormat | undefined {
+  const ascii = (from: number, to: number): string => String.fromCharCode(...b.subarray(from, to));
+  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'jpeg';
+  if (b.length >= 8 && b[0] === 0x89 && ascii(1, 4) === 'PNG') return 'png';
+  if (b.length >= 6 && (ascii(0, 6) === 'GIF87a' || ascii(0, 6) === 'GIF89a')) return 'gif';
+  if (b.length >= 12 && ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') return 'webp';
+  if (b.length >= 4 && ((b[0] === 0x49 && b[1] === 0x49 && b[2] === 0x2a && b[3] === 0) || (b[0] === 0x4d && b[1] === 0x4d && b[2] === 0 && b[3] === 0x2a))) return 'tiff';
+  if (b.length >= 12 && ascii(4, 8) === 'ftyp' && /^(avif|avis|heic|heix|heim|heis|hevc|hevx|mif1|msf1)$/.test(ascii(8, 12))) return 'heif';
+  return undefined;
+}
+
+export async function preprocessImage(bytes: Uint8Array, options: PreprocessOptions): Promise<PreprocessResult> {
+  const format = sniffImageFormat(bytes);
+  if (!format) return { ok: false, status: 415, message: 'unsupported image type (accepted: JPEG, PNG, WebP, GIF, TIFF, AVIF/HEIF)' };
+  if (format === 'heif' && !sharp.format.heif?.input?.buffer) return { ok: false, status: 415, message: 'this build cannot decode AVIF/HEIF' };
+
+  let decoded: { data: Buffer; info: sharp.OutputInfo };
+  try {
+    // First frame/page only. Embedded ICC profiles are ignored, as PIL ignores them.
+    const input = sharp(bytes, { limitInputPixels: options.maxPixels, pages: 1, page: 0, failOn: 'error', ignoreIcc: true });
+    const meta = await input.metadata();
+    const w = meta.autoOrient?.width ?? meta.width ?? 0;
+    const h = meta.autoOrient?.height ?? meta.height ?? 0;
+    if (!w || !h) return { ok: false, status: 422, message: 'the image has no dimensions' };
+    if (w * h > options.maxPixels) {
+      return { ok: false, status: 413, message: `image is ${w}×${h} = ${w * h} pixels, over the limit of ${options.maxPixels}` };
+    }
+    const sixteenBit = meta.depth === 'ushort';
+    decoded = await input
+      .autoOrient()
+      .toColourspace(sixteenBit ? 'rgb16' : 'srgb')
+      .raw({ depth: sixteenBit ? 'ushort' : 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+  } catch (e) {
+    const message = (e as Error).message;
+    if (/pixel limit/i.test(message)) return { ok: false, status: 413, message: `image is over the limit of ${options.maxPixels} pixels` };
+    return { ok: false, status: 422, message: `cannot decode the ${format} image: ${message}` };
+  }
+  const { width, height, channels } = decoded.info;
+  const rgb = toRgb8(decoded.data, width, height, channels, decoded.info.depth === 'ushort');
+  const resized = resizeBicubicRGB(rgb, width, height, options.size, options.size);
+  return { ok: true, pixels: normalizeToCHW(resized, options.size, options.mean, options.std), width, height, format };
+}
+
+/** Interleaved pixels with 1–4 channels (8 or 16 bit) → interleaved 8-bit RGB, alpha dropped. */
+export function toRgb8(data: Uint8Array, width: number, height: number, channels: number, sixteenBit: boolean): Uint8Array {
+  const n = width * height;
+  const out = new Uint8Array(n * 3);
+  const src = sixteenBit ? new Uint16Array(data.buffer, data.byteOffset, data.byteLength / 2) : data;
+  const shift = sixteenBit ? 8 : 0;
+  const grey = channels < 3;
+  for (let i = 0, p = 0, o = 0; i < n; i++, p += channels, o += 3) {
+    if (grey) {
+      const v = src[p]! >> shift;
+      out[o] = v;
+      out[o + 1] = v;
+      out[o + 2] = v;
+    } else {
+      out[o] = src[p]! >> shift;
+      out[o + 1] = src[p + 1]! >> shift;
+      out[o + 2] = src[p + 2]! >> shift;
+    }
+  }
+  return out;
+}
+
+/** Interleaved RGB bytes → planar CHW float32, (v / 255 - mean) / std, as torchvision's ToTensor + Normalize. */
+export function normalizeToCHW(rgb: Uint8Array, size: number, mean: readonly number[], std: readonly number[]): Float32Array {
+  const plane = size * size;
+  const out = new Float32Array(3 * plane);
+  for (let c = 0; c < 3; c++) {
+    // Per-value table in torch's float32 arithmetic: 256 divisions instead of millions.
+    const m = Math.fround(mean[c]!);
+    const s = Math.fround(std[c]!);
+    const table = new Float32Array(256);
+    for (let v = 0; v < 256; v++) table[v] = Math.fround(Math.fround(v / 255) - m) / s;
+    const off = c * plane;
+    for (let i = 0; i < plane; i++) out[off + i] = table[rgb[i * 3 + c]!]!;
+  }
+  return out;
+}
