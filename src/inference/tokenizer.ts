@@ -1,0 +1,132 @@
+// bert-base-uncased WordPiece as ALBEF's own tokenizer applies it (its models/tokenization_bert.py
+// with transformers' special-token handling): special tokens kept whole (case-sensitive), then
+// clean-up of control characters, lowercasing, accent stripping, splitting on whitespace,
+// punctuation and CJK characters, and greedy longest-match WordPiece. Ids are [CLS] + pieces with no
+// [SEP], truncated to maxLength. Written here because the JS tokenizer libraries load HF tokenizer.json
+// files and add [SEP]; this needs only vocab.txt and ALBEF's exact behaviour.
+
+const SPECIAL = ['[UNK]', '[SEP]', '[PAD]', '[CLS]', '[MASK]'];
+const SPECIAL_SPLIT = /(\[UNK\]|\[SEP\]|\[PAD\]|\[CLS\]|\[MASK\])/;
+const MAX_CHARS_PER_WORD = 100;
+
+const isWhitespace = (ch: string): boolean => ch === ' ' || ch === '\t' || ch === '\n' || ch === '\r' || /\p{Zs}/u.test(ch);
+const isControl = (ch: string): boolean => ch !== '\t' && ch !== '\n' && ch !== '\r' && /[\p{Cc}\p{Cf}]/u.test(ch);
+function isPunctuation(ch: string): boolean {
+  const cp = ch.codePointAt(0)!;
+  if ((cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) || (cp >= 123 && cp <= 126)) return true;
+  return /\p{P}/u.test(ch);
+}
+function isCjk(cp: number): boolean {
+  return (
+    (cp >= 0x4e00 && cp <= 0x9fff) ||
+    (cp >= 0x3400 && cp <= 0x4dbf) ||
+    (cp >= 0x20000 && cp <= 0x2a6df) ||
+    (cp >= 0x2a700 && cp <= 0x2b73f) ||
+    (cp >= 0x2b740 && cp <= 0x2b81f) ||
+    (cp >= 0x2b820 && cp <= 0x2ceaf) ||
+    (cp >= 0xf900 && cp <= 0xfaff) ||
+    (cp >= 0x2f800 && cp <= 0x2fa1f)
+  );
+}
+
+export interface Tokenized {
+  ids: number[];
+  /** true when the text had more pieces than max_length - 1 */
+  truncated: boolean;
+}
+
+export class WordPieceTokenizer {
+  private readonly vocab: Map<string, number>;
+  readonly clsId: number;
+  readonly unkId: number;
+  readonly padId: number;
+
+  constructor(vocabText: string) {
+    const lines = vocabText.split('\n');
+    if (lines[lines.length - 1] === '') lines.pop();
+    this.vocab = new Map(lines.map((tok, i) => [tok.replace(/\r$/, ''), i]));
+    const id = (t: string): number => {
+      const v = this.vocab.get(t);
+      if (v === undefined) throw new Error(`vocabulary has no ${t}`);
+      return v;
+    };
+    this.clsId = id('[CLS]');
+    this.unkId = id('[UNK]');
+    this.padId = id('[PAD]');
+  }
+
+  get size(): number {
+    return this.vocab.size;
+  }
+
+  /** WordPiece tokens of `text` (no special tokens added). */
+  tokenize(text: string): string[] {
+    const out: string[] = [];
+    for (const part of text.split(SPECIAL_SPLIT)) {
+      if (SPECIAL.includes(part)) out.push(part);
+      else if (part) for (const word of this.basicTokens(part)) out.push(...this.wordPiece(word));
+    }
+    return out;
+  }
+
+  /** [CLS] + pieces, truncated to maxLength ids. */
+  encode(text: string, maxLength: number): Tokenized {
+    const pieces = this.tokenize(text);
+    const ids = [this.clsId];
+    for (const p of pieces) {
+      if (ids.length >= maxLength) break;
+      ids.push(this.vocab.get(p) ?? this.unkId);
+    }
+    return { ids, truncated: pieces.length + 1 > maxLength };
+  }
+
+  private basicTokens(text: string): string[] {
+    // clean: drop NUL, U+FFFD and control characters; whitespace → space; CJK characters spaced apart
+    let cleaned = '';
+    for (const ch of text) {
+      const cp = ch.codePointAt(0)!;
+      if (cp === 0 || cp === 0xfffd || isControl(ch)) continue;
+      if (isWhitespace(ch)) cleaned += ' ';
+      else if (isCjk(cp)) cleaned += ` ${ch} `;
+      else cleaned += ch;
+    }
+    const words: string[] = [];
+    for (const token of cleaned.split(' ')) {
+      if (!token) continue;
+      const normalized = token.toLowerCase().normalize('NFD').replace(/\p{Mn}/gu, '');
+      let current = '';
+      for (const ch of normalized) {
+        if (isPunctuation(ch)) {
+          if (current) words.push(current);
+          words.push(ch);
+          current = '';
+        } else current += ch;
+      }
+      if (current) words.push(current);
+    }
+    return words;
+  }
+
+  private wordPiece(word: string): string[] {
+    const chars = Array.from(word);
+    if (chars.length > MAX_CHARS_PER_WORD) return ['[UNK]'];
+    const pieces: string[] = [];
+    let start = 0;
+    while (start < chars.length) {
+      let end = chars.length;
+      let found: string | undefined;
+      while (start < end) {
+        const sub = (start > 0 ? '##' : '') + chars.slice(start, end).join('');
+        if (this.vocab.has(sub)) {
+          found = sub;
+          break;
+        }
+        end--;
+      }
+      if (found === undefined) return ['[UNK]'];
+      pieces.push(found);
+      start = end;
+    }
+    return pieces;
+  }
+}
