@@ -3,7 +3,7 @@
 // composited → PIL-exact bicubic resize to size×size → /255 → (x - mean) / std → CHW float32.
 // Pure functions over buffers: the worker pool runs them off the event loop.
 
-import sharp from 'sharp';
+import sharp, { type OutputInfo } from 'sharp';
 import { resizeBicubicRGB } from './pil-resize.js';
 
 export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'gif' | 'tiff' | 'heif';
@@ -37,7 +37,7 @@ export async function preprocessImage(bytes: Uint8Array, options: PreprocessOpti
   if (!format) return { ok: false, status: 415, message: 'unsupported image type (accepted: JPEG, PNG, WebP, GIF, TIFF, AVIF/HEIF)' };
   if (format === 'heif' && !sharp.format.heif?.input?.buffer) return { ok: false, status: 415, message: 'this build cannot decode AVIF/HEIF' };
 
-  let decoded: { data: Buffer; info: sharp.OutputInfo };
+  let decoded: { data: Buffer; info: OutputInfo };
   try {
     // First frame/page only. Embedded ICC profiles are ignored, as PIL ignores them.
     const input = sharp(bytes, { limitInputPixels: options.maxPixels, pages: 1, page: 0, failOn: 'error', ignoreIcc: true });
@@ -60,7 +60,7 @@ export async function preprocessImage(bytes: Uint8Array, options: PreprocessOpti
     return { ok: false, status: 422, message: `cannot decode the ${format} image: ${message}` };
   }
   const { width, height, channels } = decoded.info;
-  const rgb = toRgb8(decoded.data, width, height, channels, decoded.info.depth === 'ushort');
+  const rgb = toRgb8(decoded.data, width, height, channels, decoded.data.length === width * height * channels * 2);
   const resized = resizeBicubicRGB(rgb, width, height, options.size, options.size);
   return { ok: true, pixels: normalizeToCHW(resized, options.size, options.mean, options.std), width, height, format };
 }

@@ -1,0 +1,115 @@
+// The embedding service without HTTP: texts and images in, vectors out, through the inference layer.
+// Routes and the CLI call this; it applies the limits, acquires image bytes (inline or by URL),
+// preprocesses off the event loop, and hands whole requests to the micro-batchers.
+
+import type { Config } from './config.js';
+import { BadRequestError, PayloadTooLargeError } from './errors.js';
+import type { Metrics } from './metrics.js';
+import { preCaption } from './inference/caption.js';
+import type { ImagePreprocessor } from './inference/image-preprocessor.js';
+import type { LoadedModel, ModelPool } from './inference/model-pool.js';
+import type { UrlFetcher } from './sources/url-fetcher.js';
+
+export type Limits = Pick<Config, 'maxItems' | 'maxTextChars' | 'maxImageBytes' | 'maxImagePixels' | 'requestTimeoutMs'>;
+
+export type ImageInput = { bytes: Uint8Array } | { url: string };
+
+export interface EmbedOptions {
+  /** Aborted when the client goes away: queued items are then dropped before inference. */
+  signal?: AbortSignal;
+  /** Epoch ms; defaults to now + requestTimeoutMs. */
+  deadline?: number;
+}
+
+export interface TextResult {
+  vectors: Float32Array[];
+  /** Token ids fed to the model, [CLS] included (OpenAI `usage`). */
+  tokens: number;
+}
+
+/** Settles all, then throws the failure of the lowest-index item (so errors are deterministic). */
+async function allOrFirstError<T>(promises: Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(promises);
+  const failed = settled.find((s) => s.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
+}
+
+export class Embedder {
+  constructor(
+    readonly pool: ModelPool,
+    private readonly images: ImagePreprocessor,
+    private readonly fetcher: UrlFetcher,
+    private readonly limits: Limits,
+    private readonly metrics?: Metrics,
+  ) {}
+
+  model(name?: string): LoadedModel {
+    return this.pool.get(name);
+  }
+
+  private checkCount(n: number, what: string): void {
+    if (n === 0) throw new BadRequestError(`no ${what} given`);
+    if (n > this.limits.maxItems) throw new PayloadTooLargeError(`${n} ${what} in one request; the limit is ${this.limits.maxItems}`, undefined, 'too_many_items');
+  }
+
+  /** Ids as the model sees them: optional pre_caption, then [CLS] + WordPiece, ≤ max_length. */
+  tokenize(model: LoadedModel, texts: string[], cleanup: boolean): number[][] {
+    const t = this.metrics?.stageDuration.startTimer({ stage: 'tokenize', model: model.name });
+    const { max_words, max_length } = model.manifest.preprocessing.text;
+    const ids = texts.map((text, i) => {
+      if (typeof text !== 'string') throw new BadRequestError(`item ${i}: not a string`, i);
+      if (text.length > this.limits.maxTextChars) {
+        throw new PayloadTooLargeError(`item ${i}: text of ${text.length} characters; the limit is ${this.limits.maxTextChars}`, i, 'text_too_long');
+      }
+      return model.tokenizer.encode(cleanup ? preCaption(text, max_words) : text, max_length).ids;
+    });
+    t?.();
+    return ids;
+  }
+
+  async embedTexts(model: LoadedModel, texts: string[], cleanup: boolean, options: EmbedOptions = {}): Promise<TextResult> {
+    this.checkCount(texts.length, 'texts');
+    const ids = this.tokenize(model, texts, cleanup);
+    const deadline = options.deadline ?? Date.now() + this.limits.requestTimeoutMs;
+    const vectors = await allOrFirstError(model.textBatcher.submitAll(ids, { deadline, signal: options.signal }));
+    this.metrics?.items.inc({ model: model.name, modality: 'text' }, texts.length);
+    return { vectors, tokens: ids.reduce((n, r) => n + r.length, 0) };
+  }
+
+  /** Image bytes (fetched when given by URL) → preprocessed tensors, all items concurrently. */
+  private async prepareImages(model: LoadedModel, inputs: ImageInput[], signal?: AbortSignal): Promise<Float32Array[]> {
+    const { preprocessing } = model.manifest;
+    const options = { size: preprocessing.image.size, mean: preprocessing.image.mean, std: preprocessing.image.std, maxPixels: this.limits.maxImagePixels };
+    return allOrFirstError(
+      inputs.map(async (input, index) => {
+        let bytes: Uint8Array;
+        if ('url' in input) {
+          const t = this.metrics?.stageDuration.startTimer({ stage: 'fetch', model: model.name });
+          bytes = await this.fetcher.fetch(input.url, index, signal);
+          t?.();
+        } else bytes = input.bytes;
+        if (bytes.length === 0) throw new BadRequestError(`item ${index}: empty image`, index, 'empty_image');
+        if (bytes.length > this.limits.maxImageBytes) {
+          throw new PayloadTooLargeError(`item ${index}: image of ${bytes.length} bytes; the limit is ${this.limits.maxImageBytes}`, index, 'image_too_large');
+        }
+        const t = this.metrics?.stageDuration.startTimer({ stage: 'decode', model: model.name });
+        const image = await this.images.run(bytes, options, index, signal);
+        t?.();
+        return image.pixels;
+      }),
+    );
+  }
+
+  async embedImages(model: LoadedModel, inputs: ImageInput[], options: EmbedOptions = {}): Promise<Float32Array[]> {
+    this.checkCount(inputs.length, 'images');
+    const deadline = options.deadline ?? Date.now() + this.limits.requestTimeoutMs;
+    // Refuse early, before decoding, when the queue cannot take this request now.
+    const batcher = model.imageBatcher;
+    batcher.checkRoom(inputs.length);
+    const pixels = await this.prepareImages(model, inputs, options.signal);
+    const vectors = await allOrFirstError(batcher.submitAll(pixels, { deadline, signal: options.signal }));
+    this.metrics?.items.inc({ model: model.name, modality: 'image' }, inputs.length);
+    return vectors;
+  }
+}

@@ -1,0 +1,169 @@
+// A micro-batcher for one model tower: concurrent requests' items are queued and run together.
+//
+// One batch runs at a time per tower (ONNX Runtime already spreads one run over all its threads).
+// When the tower is idle, a batch starts as soon as it is full or its oldest item has waited
+// `maxWaitMs`; while a batch runs, arrivals queue up and form the next one. The queue is bounded
+// (OverloadedError → 503 + Retry-After), every item carries a deadline (DeadlineError → 504), and
+// items whose client went away are dropped before they cost any inference.
+
+import { DeadlineError, InferenceError, OverloadedError } from '../errors.js';
+
+export class ClientGoneError extends Error {
+  constructor() {
+    super('the client disconnected before inference');
+    this.name = 'ClientGoneError';
+  }
+}
+
+export interface BatcherOptions<I, O> {
+  name: string;
+  maxBatch: number;
+  maxWaitMs: number;
+  maxQueue: number;
+  /** Runs one batch; must return one output per input, in order. */
+  run: (inputs: I[]) => Promise<O[]>;
+  /** Orders a taken batch's items before the run (e.g. texts by length); outputs are mapped back. */
+  sortKey?: (input: I) => number;
+  onBatch?: (size: number, runMs: number) => void;
+  onQueueDepth?: (depth: number) => void;
+  onDropped?: (reason: 'deadline' | 'client_gone' | 'queue_full') => void;
+}
+
+export interface SubmitOptions {
+  /** Epoch ms after which the item is refused with 504 instead of being run. */
+  deadline: number;
+  signal?: AbortSignal;
+}
+
+interface Entry<I, O> {
+  input: I;
+  enqueuedAt: number;
+  deadline: number;
+  signal?: AbortSignal;
+  resolve: (o: O) => void;
+  reject: (e: unknown) => void;
+  timer?: NodeJS.Timeout;
+}
+
+export class MicroBatcher<I, O> {
+  private queue: Entry<I, O>[] = [];
+  private running = false;
+  private waitTimer: NodeJS.Timeout | undefined;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(private readonly options: BatcherOptions<I, O>) {}
+
+  get depth(): number {
+    return this.queue.length;
+  }
+
+  get busy(): boolean {
+    return this.running;
+  }
+
+  /** Seconds a client should wait before retrying when the queue is full: about one queue's worth of batches. */
+  private retryAfter(): number {
+    return Math.max(1, Math.ceil(this.queue.length / this.options.maxBatch));
+  }
+
+  /** Throws OverloadedError unless `n` more items fit in the queue now. */
+  checkRoom(n: number): void {
+    if (this.queue.length + n > this.options.maxQueue) {
+      this.options.onDropped?.('queue_full');
+      throw new OverloadedError(`the ${this.options.name} queue is full (${this.queue.length} waiting); retry later`, this.retryAfter());
+    }
+  }
+
+  /** Queues items atomically: all of them are accepted or none (a request never half-enters). */
+  submitAll(inputs: I[], options: SubmitOptions): Promise<O>[] {
+    this.checkRoom(inputs.length);
+    const promises = inputs.map((input) => this.enqueue(input, options));
+    this.schedule();
+    return promises;
+  }
+
+  private enqueue(input: I, options: SubmitOptions): Promise<O> {
+    return new Promise<O>((resolve, reject) => {
+      const entry: Entry<I, O> = { input, enqueuedAt: Date.now(), deadline: options.deadline, signal: options.signal, resolve, reject };
+      const wait = options.deadline - Date.now();
+      entry.timer = setTimeout(() => this.expire(entry), Math.max(0, wait));
+      this.queue.push(entry);
+      this.options.onQueueDepth?.(this.queue.length);
+    });
+  }
+
+  private expire(entry: Entry<I, O>): void {
+    const i = this.queue.indexOf(entry);
+    if (i < 0) return; // already taken into a batch
+    this.queue.splice(i, 1);
+    this.options.onQueueDepth?.(this.queue.length);
+    this.options.onDropped?.('deadline');
+    entry.reject(new DeadlineError(`waited ${Date.now() - entry.enqueuedAt} ms in the ${this.options.name} queue, past the request deadline`));
+  }
+
+  private schedule(): void {
+    if (this.running || this.queue.length === 0) {
+      if (!this.running && this.queue.length === 0) this.notifyIdle();
+      return;
+    }
+    const waited = Date.now() - this.queue[0]!.enqueuedAt;
+    if (this.queue.length >= this.options.maxBatch || waited >= this.options.maxWaitMs) {
+      if (this.waitTimer) clearTimeout(this.waitTimer);
+      this.waitTimer = undefined;
+      void this.runBatch();
+    } else if (!this.waitTimer) {
+      this.waitTimer = setTimeout(() => {
+        this.waitTimer = undefined;
+        this.schedule();
+      }, this.options.maxWaitMs - waited);
+    }
+  }
+
+  private take(): Entry<I, O>[] {
+    const batch: Entry<I, O>[] = [];
+    while (batch.length < this.options.maxBatch && this.queue.length > 0) {
+      const e = this.queue.shift()!;
+      clearTimeout(e.timer);
+      if (e.signal?.aborted) {
+        this.options.onDropped?.('client_gone');
+        e.reject(new ClientGoneError());
+      } else batch.push(e);
+    }
+    this.options.onQueueDepth?.(this.queue.length);
+    return batch;
+  }
+
+  private async runBatch(): Promise<void> {
+    this.running = true;
+    const batch = this.take();
+    if (batch.length > 0) {
+      const { sortKey } = this.options;
+      const order = batch.map((_, i) => i);
+      if (sortKey) order.sort((a, b) => sortKey(batch[a]!.input) - sortKey(batch[b]!.input));
+      const started = performance.now();
+      try {
+        const outputs = await this.options.run(order.map((i) => batch[i]!.input));
+        if (outputs.length !== batch.length) throw new Error(`batch returned ${outputs.length} outputs for ${batch.length} inputs`);
+        this.options.onBatch?.(batch.length, performance.now() - started);
+        order.forEach((i, j) => batch[i]!.resolve(outputs[j]!));
+      } catch (e) {
+        const err = new InferenceError(`inference failed for a batch of ${batch.length} on ${this.options.name}: ${(e as Error).message}`, { cause: e });
+        for (const entry of batch) entry.reject(err);
+      }
+    }
+    this.running = false;
+    this.schedule();
+  }
+
+  private notifyIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Resolves once nothing is queued or running (graceful shutdown). */
+  idle(): Promise<void> {
+    if (!this.running && this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+}

@@ -1,0 +1,81 @@
+// Reads and checks a model directory written by `albef-embed convert` / `synth`.
+
+import { access, readdir, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { AppError } from '../errors.js';
+import { checkManifest, type ModelManifest } from '../model-manifest.js';
+
+export class ModelDirError extends AppError {
+  constructor(message: string) {
+    super('bad_model_dir', message, 500);
+  }
+}
+
+export interface ModelFiles {
+  dir: string;
+  manifest: ModelManifest;
+  imagePath: string;
+  textPath: string;
+  vocabText: string;
+}
+
+export async function readModelDir(dirArg: string): Promise<ModelFiles> {
+  const dir = resolve(dirArg);
+  const manifestPath = join(dir, 'model.json');
+  let manifest: unknown;
+  try {
+    manifest = JSON.parse(await readFile(manifestPath, 'utf8'));
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new ModelDirError(err.code === 'ENOENT' ? `${dir} is not a model directory (no model.json)` : `${manifestPath}: ${err.message}`);
+  }
+  const problems = checkManifest(manifest);
+  if (problems.length) throw new ModelDirError(`${manifestPath} is not a valid model manifest: ${problems.join('; ')}`);
+  const m = manifest as ModelManifest;
+  const imagePath = join(dir, 'image.onnx');
+  const textPath = join(dir, 'text.onnx');
+  for (const p of [imagePath, textPath, join(dir, 'vocab.txt')]) {
+    await access(p).catch(() => {
+      throw new ModelDirError(`${dir}: ${p.slice(dir.length + 1)} is missing`);
+    });
+  }
+  return { dir, manifest: m, imagePath, textPath, vocabText: await readFile(join(dir, 'vocab.txt'), 'utf8') };
+}
+
+export class NoModelsError extends AppError {
+  constructor(paths: string[]) {
+    super(
+      'no_models',
+      `no model found in ${paths.join(', ')}. Get one with:\n` +
+        `  npx albef-embed fetch albef_4m --out models/albef_4m           # download the official checkpoint and convert it\n` +
+        `  npx albef-embed convert --checkpoint ALBEF_4M.pth --out models/albef_4m   # convert a checkpoint you have\n` +
+        `  npx albef-embed synth --preset albef_4m --out models/albef_4m-synthetic    # random weights, for trying it out\n` +
+        `then run the service again (or point --models / ALBEF_MODELS at the model directory).`,
+      500,
+    );
+  }
+}
+
+/** Each path is a model directory (has model.json) or a directory of them (its subdirectories, sorted). */
+export async function findModelDirs(paths: string[]): Promise<string[]> {
+  const found: string[] = [];
+  for (const p of paths) {
+    const dir = resolve(p);
+    if (await exists(join(dir, 'model.json'))) {
+      found.push(dir);
+      continue;
+    }
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const e of entries.filter((d) => d.isDirectory() && !d.name.startsWith('.')).sort((a, b) => a.name.localeCompare(b.name))) {
+      if (await exists(join(dir, e.name, 'model.json'))) found.push(join(dir, e.name));
+    }
+  }
+  if (found.length === 0) throw new NoModelsError(paths);
+  return found;
+}
+
+const exists = (p: string): Promise<boolean> =>
+  access(p).then(
+    () => true,
+    () => false,
+  );

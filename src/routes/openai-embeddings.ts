@@ -1,0 +1,61 @@
+// POST /v1/embeddings: the OpenAI embeddings API shape, so OpenAI clients work unchanged. Strings and
+// {"text"} items are texts (ALBEF caption clean-up on); {"image"} items are URLs or data URIs.
+
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { ImageInput } from '../embedder.js';
+import { errors, OpenAIRequest, OpenAIResponse } from '../schemas.js';
+import { decodeInlineImage } from '../sources/data-uri.js';
+import { clientGone, encodeVectors } from './shared.js';
+
+type Item = { text: string } | { image: string };
+
+export const openaiRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { maxImageBytes } = app.service.config;
+  app.post(
+    '/v1/embeddings',
+    {
+      schema: {
+        summary: 'OpenAI-compatible embeddings',
+        description: 'Texts and images in one call; `data[i]` answers `input[i]`. Text and image vectors share one space, so cosine(text, image) ranks matches.',
+        tags: ['embeddings'],
+        body: OpenAIRequest,
+        response: { 200: OpenAIResponse, ...errors(400, 401, 404, 413, 415, 422, 500, 502, 503, 504) },
+      },
+    },
+    async (req, reply) => {
+      const body = req.body;
+      const items: Item[] = (typeof body.input === 'string' ? [body.input] : body.input).map((x) => (typeof x === 'string' ? { text: x } : x));
+      const embedder = app.service.requireEmbedder();
+      const model = embedder.model(body.model);
+      const signal = clientGone(reply);
+      const textIdx: number[] = [];
+      const imageIdx: number[] = [];
+      const texts: string[] = [];
+      const images: ImageInput[] = [];
+      items.forEach((it, i) => {
+        if ('text' in it) {
+          textIdx.push(i);
+          texts.push(it.text);
+        } else {
+          imageIdx.push(i);
+          images.push(it.image.startsWith('data:') ? { bytes: decodeInlineImage(it.image, i, maxImageBytes) } : { url: it.image });
+        }
+      });
+      const [t, imgs] = await Promise.all([
+        texts.length ? embedder.embedTexts(model, texts, true, { signal }) : undefined,
+        images.length ? embedder.embedImages(model, images, { signal }) : undefined,
+      ]);
+      const vectors = new Array<Float32Array>(items.length);
+      textIdx.forEach((i, j) => (vectors[i] = t!.vectors[j]!));
+      imageIdx.forEach((i, j) => (vectors[i] = imgs![j]!));
+      const encoded = encodeVectors(vectors, body.encoding_format);
+      const tokens = t?.tokens ?? 0;
+      return {
+        object: 'list' as const,
+        data: encoded.map((embedding, index) => ({ object: 'embedding' as const, index, embedding })),
+        model: model.name,
+        usage: { prompt_tokens: tokens, total_tokens: tokens },
+      };
+    },
+  );
+};

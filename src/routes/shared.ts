@@ -1,0 +1,29 @@
+// Helpers every embedding route uses: vector encoding and the client-disconnect signal.
+
+import type { FastifyReply } from 'fastify';
+import { BadRequestError } from '../errors.js';
+
+export type EncodingFormat = 'float' | 'base64';
+
+/** Float arrays, or base64 of each vector's little-endian float32 bytes. */
+export function encodeVectors(vectors: Float32Array[], format: EncodingFormat = 'float'): (number[] | string)[] {
+  if (format === 'base64') return vectors.map((v) => Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64'));
+  return vectors.map((v) => Array.from(v));
+}
+
+/** Aborts when the client disconnects before the reply is sent, so queued items can be dropped. */
+export function clientGone(reply: FastifyReply): AbortSignal {
+  const ac = new AbortController();
+  const res = reply.raw;
+  res.once('close', () => {
+    if (!res.writableFinished) ac.abort();
+  });
+  return ac.signal;
+}
+
+/** Exactly one of the named fields must be present: returns its name. */
+export function exactlyOne<T extends object>(body: T, fields: (keyof T & string)[]): keyof T & string {
+  const present = fields.filter((f) => body[f] !== undefined);
+  if (present.length !== 1) throw new BadRequestError(`give exactly one of ${fields.map((f) => `"${f}"`).join(', ')}${present.length ? ` (got ${present.join(', ')})` : ''}`);
+  return present[0]!;
+}

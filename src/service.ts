@@ -1,0 +1,97 @@
+// The service's lifecycle outside HTTP: loads the models, warms them up, exposes readiness, drains
+// on shutdown. The HTTP layer asks it for the Embedder and gets NotReadyError (503) until it exists.
+
+import type { Config } from './config.js';
+import { Embedder } from './embedder.js';
+import { NotReadyError } from './errors.js';
+import type { Metrics } from './metrics.js';
+import { ImagePreprocessor } from './inference/image-preprocessor.js';
+import { ModelPool } from './inference/model-pool.js';
+import { UrlFetcher, type Resolver } from './sources/url-fetcher.js';
+
+export interface ServiceOptions {
+  /** DNS resolver for image URLs (tests inject one). */
+  resolver?: Resolver;
+  onConnect?: (address: string, hostname: string) => void;
+}
+
+export type Phase = 'starting' | 'loading' | 'ready' | 'failed' | 'draining' | 'closed';
+
+export class Service {
+  phase: Phase = 'starting';
+  loadError: Error | undefined;
+  private embedder: Embedder | undefined;
+  private readonly images: ImagePreprocessor;
+  private readonly fetcher: UrlFetcher;
+
+  constructor(
+    readonly config: Config,
+    readonly metrics: Metrics,
+    options: ServiceOptions = {},
+  ) {
+    this.images = new ImagePreprocessor(config.decodeThreads);
+    this.fetcher = new UrlFetcher({
+      allowPrivate: config.allowPrivateUrls,
+      timeoutMs: config.urlTimeoutMs,
+      maxBytes: config.urlMaxBytes,
+      maxRedirects: config.urlMaxRedirects,
+      resolver: options.resolver,
+      onConnect: options.onConnect,
+    });
+  }
+
+  get ready(): boolean {
+    return this.phase === 'ready';
+  }
+
+  /** Loads every model directory, warms each tower, then reports ready. */
+  async start(): Promise<void> {
+    this.phase = 'loading';
+    try {
+      const c = this.config;
+      const pool = await ModelPool.load(c.models, {
+        provider: c.provider,
+        intraOpThreads: c.intraOpThreads,
+        maxBatchImages: c.maxBatchImages,
+        maxBatchTexts: c.maxBatchTexts,
+        batchWaitMs: c.batchWaitMs,
+        maxQueueImages: c.maxQueueImages,
+        maxQueueTexts: c.maxQueueTexts,
+        metrics: this.metrics,
+      });
+      if (c.warmup) await pool.warmup();
+      this.embedder = new Embedder(pool, this.images, this.fetcher, c, this.metrics);
+      if (this.phase === 'loading') this.phase = 'ready';
+    } catch (e) {
+      this.phase = 'failed';
+      this.loadError = e as Error;
+      throw e;
+    }
+  }
+
+  /** The embedder while models are loaded; during a drain too, so that accepted requests finish. */
+  requireEmbedder(): Embedder {
+    if (this.phase === 'closed') throw new NotReadyError('the service is shut down');
+    if (!this.embedder || (this.phase !== 'ready' && this.phase !== 'draining')) throw new NotReadyError(this.phase === 'failed' ? `models failed to load: ${this.loadError?.message}` : 'models are still loading');
+    return this.embedder;
+  }
+
+  get pool(): ModelPool | undefined {
+    return this.embedder?.pool;
+  }
+
+  /** Stops taking new work (readyz → 503); accepted work keeps running. */
+  beginDrain(): void {
+    if (this.phase !== 'closed') this.phase = 'draining';
+  }
+
+  /** Waits for queued inference to finish, then frees workers and sessions. */
+  async close(): Promise<void> {
+    this.beginDrain();
+    const pool = this.embedder?.pool;
+    if (pool) await pool.idle();
+    await Promise.all([this.images.close(), this.fetcher.close()]);
+    if (pool) await pool.release();
+    this.phase = 'closed';
+  }
+}
