@@ -71,6 +71,13 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     });
   }
 
+  // While draining, each finished response closes its connection, so keep-alive sockets do not hold
+  // the shutdown open until their idle timeout.
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (app.service.phase === 'draining') void reply.header('connection', 'close');
+    return payload;
+  });
+
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
     metrics.requests.inc({ method: req.method, route, status: String(reply.statusCode) });

@@ -3,7 +3,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { cosine, golden, IMAGES_DIR, TOL } from './helpers/golden.js';
 import { cleanupTinyModel, postJson, startServer, startStaticServer, type TestServer } from './helpers/server.js';
 
@@ -22,13 +22,13 @@ t.teardown(async () => {
   await cleanupTinyModel();
 });
 
-async function stillWorks(t: Tap.Test, server: TestServer, headers: Record<string, string> = {}) {
+async function stillWorks(t: Test, server: TestServer, headers: Record<string, string> = {}) {
   const res = await postJson(`${server.url}/embed/text`, { text: goodText.text }, headers);
   t.equal(res.status, 200, 'a good request right after succeeds');
   t.ok(cosine(res.json.embeddings[0], goodText.pre_caption.embedding) >= TOL.textCos, 'with the right vector');
 }
 
-function isError(t: Tap.Test, res: { status: number; json: any }, status: number, code: string | RegExp, index?: number) {
+function isError(t: Test, res: { status: number; json: any }, status: number, code: string | RegExp, index?: number) {
   t.equal(res.status, status, `status ${status} (${JSON.stringify(res.json).slice(0, 160)})`);
   t.match(res.json, { error: { code, message: String } }, 'JSON error shape');
   t.type(res.json.error.request_id, 'string');

@@ -3,7 +3,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { cosine, golden, IMAGES_DIR, maxAbsDiff, TOL } from './helpers/golden.js';
 import { cleanupTinyModel, fromBase64, postJson, startServer, startStaticServer } from './helpers/server.js';
 
@@ -19,7 +19,7 @@ const imageBytes = new Map<string, Buffer>();
 for (const g of golden.images) imageBytes.set(g.file, await readFile(join(IMAGES_DIR, g.file)));
 const mime = (f: string) => (f.endsWith('.png') ? 'image/png' : 'image/jpeg');
 
-function checkImages(t: Tap.Test, embeddings: (number[] | string)[], label: string) {
+function checkImages(t: Test, embeddings: (number[] | string)[], label: string) {
   t.equal(embeddings.length, golden.images.length, `${label}: one vector per image`);
   golden.images.forEach((g, i) => {
     const e = embeddings[i]!;

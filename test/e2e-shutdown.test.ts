@@ -1,0 +1,58 @@
+// The real process: `albef-embed serve` on 127.0.0.1; SIGTERM while requests are in flight lets every
+// one of them complete, then the process exits 0.
+
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import t from 'tap';
+import { IMAGES_DIR } from './helpers/golden.js';
+import { spawnCli } from './helpers/cli.js';
+import { cleanupTinyModel, postJson, tinyModel } from './helpers/server.js';
+
+t.teardown(cleanupTinyModel);
+
+t.test('SIGTERM drains in-flight requests and exits 0', async (t) => {
+  const { dir } = await tinyModel();
+  const child = spawnCli(['serve', '--models', dir, '--port', '0', '--decode-threads', '1'], { ALBEF_LOG_LEVEL: 'info' });
+  let log = '';
+  const listening = new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      log += d;
+      const m = log.match(/Server listening at (http:\/\/127\.0\.0\.1:\d+)/);
+      if (m) resolve(m[1]!);
+    });
+    child.on('exit', (code) => reject(new Error(`exited ${code} before listening: ${log}`)));
+  });
+  child.stderr!.on('data', (d: Buffer) => (log += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const url = await listening;
+  for (let i = 0; i < 100; i++) {
+    if ((await fetch(`${url}/readyz`)).status === 200) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  t.equal((await fetch(`${url}/readyz`)).status, 200, 'ready');
+
+  // Each request decodes 12 photos on one thread: they are still in flight when the signal arrives.
+  const photo = (await readFile(join(IMAGES_DIR, 'photo.jpg'))).toString('base64');
+  const inflight = Array.from({ length: 6 }, (_, i) =>
+    i % 2 ? postJson(`${url}/embed/image`, { images: Array(12).fill(photo) }) : postJson(`${url}/embed/text`, { texts: Array(50).fill('a dog on a skateboard') }),
+  );
+  await new Promise((r) => setTimeout(r, 150));
+  child.kill('SIGTERM');
+  const results = await Promise.all(inflight);
+  t.same(
+    results.map((r) => r.status),
+    Array(6).fill(200),
+    'every accepted request completed',
+  );
+  t.ok(results.every((r) => r.json.embeddings.length > 0));
+  t.equal(await exited, 0, 'exit code 0');
+  t.match(log, /draining/);
+});
+
+t.test('serve with no model says what to run', async (t) => {
+  const { runCli } = await import('./helpers/cli.js');
+  const res = await runCli(['serve', '--models', join(IMAGES_DIR, 'no-such-dir')]);
+  t.equal(res.code, 1);
+  t.match(res.stderr, /albef-embed fetch albef_4m/);
+  t.match(res.stderr, /albef-embed convert --checkpoint/);
+});
