@@ -6,13 +6,13 @@ import { join } from 'node:path';
 import t from 'tap';
 import { IMAGES_DIR } from './helpers/golden.js';
 import { spawnCli } from './helpers/cli.js';
-import { cleanupTinyModel, postJson, tinyModel } from './helpers/server.js';
+import { cleanupTinyModel, postJson, startStaticServer, tinyModel } from './helpers/server.js';
 
 t.teardown(cleanupTinyModel);
 
 t.test('SIGTERM drains in-flight requests and exits 0', async (t) => {
   const { dir } = await tinyModel();
-  const child = spawnCli(['serve', '--models', dir, '--port', '0', '--decode-threads', '1'], { ALBEF_LOG_LEVEL: 'info' });
+  const child = spawnCli(['serve', '--models', dir, '--port', '0', '--decode-threads', '1', '--allow-private-urls'], { ALBEF_LOG_LEVEL: 'info' });
   let log = '';
   const listening = new Promise<string>((resolve, reject) => {
     child.stdout!.on('data', (d: Buffer) => {
@@ -31,12 +31,23 @@ t.test('SIGTERM drains in-flight requests and exits 0', async (t) => {
   }
   t.equal((await fetch(`${url}/readyz`)).status, 200, 'ready');
 
-  // Each request decodes 12 photos on one thread: they are still in flight when the signal arrives.
-  const photo = (await readFile(join(IMAGES_DIR, 'photo.jpg'))).toString('base64');
+  // Each image request fetches its image from a server that answers slowly; once that server has seen
+  // every fetch, all requests are accepted and in flight, and then the signal is sent.
+  const photo = await readFile(join(IMAGES_DIR, 'photo.jpg'));
+  let fetches = 0;
+  let allSeen: () => void;
+  const seen = new Promise<void>((r) => (allSeen = r));
+  const slow = await startStaticServer(IMAGES_DIR, {
+    '/slow.jpg': (res) => {
+      if (++fetches === 3) allSeen();
+      setTimeout(() => res.writeHead(200, { 'content-type': 'image/jpeg' }).end(photo), 700);
+    },
+  });
+  t.teardown(() => slow.close());
   const inflight = Array.from({ length: 6 }, (_, i) =>
-    i % 2 ? postJson(`${url}/embed/image`, { images: Array(12).fill(photo) }) : postJson(`${url}/embed/text`, { texts: Array(50).fill('a dog on a skateboard') }),
+    i % 2 ? postJson(`${url}/embed/image`, { url: `${slow.url}/slow.jpg` }) : postJson(`${url}/embed/text`, { texts: Array(50).fill('a dog on a skateboard') }),
   );
-  await new Promise((r) => setTimeout(r, 150));
+  await seen;
   child.kill('SIGTERM');
   const results = await Promise.all(inflight);
   t.same(

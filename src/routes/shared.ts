@@ -1,5 +1,6 @@
 // Helpers every embedding route uses: vector encoding and the client-disconnect signal.
 
+import { setMaxListeners } from 'node:events';
 import type { FastifyReply } from 'fastify';
 import { BadRequestError } from '../errors.js';
 
@@ -14,6 +15,7 @@ export function encodeVectors(vectors: Float32Array[], format: EncodingFormat = 
 /** Aborts when the client disconnects before the reply is sent, so queued items can be dropped. */
 export function clientGone(reply: FastifyReply): AbortSignal {
   const ac = new AbortController();
+  setMaxListeners(0, ac.signal); // every item of a request listens to it
   const res = reply.raw;
   res.once('close', () => {
     if (!res.writableFinished) ac.abort();
