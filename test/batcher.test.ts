@@ -1,0 +1,86 @@
+// The micro-batcher on its own: batch formation, bounded queue, deadlines, disconnected clients and
+// per-batch failure isolation.
+
+import t from 'tap';
+import { ClientGoneError, MicroBatcher } from '../src/inference/batcher.js';
+import { DeadlineError, InferenceError, OverloadedError } from '../src/errors.js';
+
+const far = () => Date.now() + 60_000;
+
+function make(overrides: Partial<ConstructorParameters<typeof MicroBatcher<number, number>>[0]> = {}) {
+  const batches: number[][] = [];
+  const b = new MicroBatcher<number, number>({
+    name: 'test',
+    maxBatch: 4,
+    maxWaitMs: 5,
+    maxQueue: 10,
+    run: async (xs) => {
+      batches.push(xs);
+      await new Promise((r) => setTimeout(r, 20));
+      return xs.map((x) => x * 10);
+    },
+    ...overrides,
+  });
+  return { b, batches };
+}
+
+t.test('items arriving together share batches of at most maxBatch, results in order', async (t) => {
+  const { b, batches } = make();
+  const out = await Promise.all(b.submitAll([1, 2, 3, 4, 5, 6], { deadline: far() }));
+  t.same(out, [10, 20, 30, 40, 50, 60]);
+  t.same(batches, [[1, 2, 3, 4], [5, 6]]);
+});
+
+t.test('sortKey orders a batch internally but results map back', async (t) => {
+  const { b, batches } = make({ sortKey: (x) => -x });
+  t.same(await Promise.all(b.submitAll([1, 3, 2], { deadline: far() })), [10, 30, 20]);
+  t.same(batches, [[3, 2, 1]]);
+});
+
+t.test('a full queue refuses the whole request with a retry hint', async (t) => {
+  const { b } = make({ maxQueue: 3 });
+  t.throws(() => b.submitAll([1, 2, 3, 4], { deadline: far() }), OverloadedError);
+  try {
+    b.submitAll([1, 2, 3, 4], { deadline: far() });
+  } catch (e) {
+    t.ok((e as OverloadedError).retryAfterS >= 1);
+  }
+  t.equal(b.depth, 0, 'nothing half-queued');
+});
+
+t.test('items past their deadline get 504 without running', async (t) => {
+  const { b, batches } = make();
+  const first = b.submitAll([1, 2, 3, 4], { deadline: far() }); // occupies the tower for 20 ms
+  const late = b.submitAll([9], { deadline: Date.now() + 5 });
+  await t.rejects(late[0]!, DeadlineError);
+  await Promise.all(first);
+  await b.idle();
+  t.notOk(batches.flat().includes(9), 'the expired item never ran');
+});
+
+t.test('items of a client that went away are dropped before inference', async (t) => {
+  const { b, batches } = make();
+  const busy = b.submitAll([1, 2, 3, 4], { deadline: far() });
+  const ac = new AbortController();
+  const gone = b.submitAll([7, 8], { deadline: far(), signal: ac.signal });
+  ac.abort();
+  await t.rejects(Promise.all(gone), ClientGoneError);
+  await Promise.all(busy);
+  await b.idle();
+  t.notOk(batches.flat().some((x) => x === 7 || x === 8), 'no inference spent on them');
+});
+
+t.test('a failing batch fails only its own items; the next batch runs', async (t) => {
+  let calls = 0;
+  const { b } = make({
+    run: async (xs) => {
+      calls++;
+      if (xs.includes(13)) throw new Error('boom');
+      return xs.map((x) => x);
+    },
+  });
+  const bad = b.submitAll([13], { deadline: far() });
+  await t.rejects(bad[0]!, InferenceError);
+  t.same(await Promise.all(b.submitAll([1, 2], { deadline: far() })), [1, 2]);
+  t.equal(calls, 2);
+});
