@@ -1,7 +1,9 @@
 // Transformer building blocks shared by the image and text towers, emitted as ONNX nodes.
 // Each block computes what the corresponding PyTorch module of ALBEF computes (nn.Linear,
-// nn.LayerNorm, exact-erf GELU, scaled dot-product self-attention with an additive mask,
-// F.normalize), in the precision the model is exported with.
+// nn.LayerNorm, exact-erf GELU, scaled dot-product self-attention with an additive -10000 mask,
+// F.normalize), in the precision the model is exported with. Attention uses ONNX Runtime's fused
+// com.microsoft MultiHeadAttention kernel (CPU and CUDA): ORT does not fuse the plain-op form of
+// this graph itself, and the fused kernel measured faster (int8 ViT ≈ 15 % faster).
 
 import { DataType, f, GraphBuilder, type DataTypeValue } from './onnx-builder.js';
 import type { Lazy } from './albef-weights.js';
@@ -20,6 +22,25 @@ export function transposed(rows: number, cols: number, load: Lazy): LazyTensor {
     dims: [cols, rows],
     load: async () => transpose2d(await load(), rows, cols),
   };
+}
+
+/** Columns [from, to) of a [rows, cols] weight. */
+export function columns(t: LazyTensor, from: number, to: number): LazyTensor {
+  const [rows, cols] = t.dims as [number, number];
+  return {
+    dims: [rows, to - from],
+    load: async () => {
+      const a = await t.load();
+      const out = new Float32Array(rows * (to - from));
+      for (let r = 0; r < rows; r++) out.set(a.subarray(r * cols + from, r * cols + to), r * (to - from));
+      return out;
+    },
+  };
+}
+
+/** Elements [from, to) of a vector. */
+export function elements(t: LazyTensor, from: number, to: number): LazyTensor {
+  return { dims: [to - from], load: async () => (await t.load()).slice(from, to) };
 }
 
 export function transpose2d(a: Float32Array, rows: number, cols: number): Float32Array {
@@ -69,8 +90,12 @@ export class Layers {
     return this.precision === 'fp16' ? this.g.constant(new Uint16Array([float32ToFloat16(v)]), []) : this.g.scalar(v);
   }
 
-  /** y = x @ W + b with W given as [in, out]. int8 models quantize W per output channel. */
-  linear(x: string, name: string, w: LazyTensor, bias: LazyTensor): string {
+  /**
+   * x @ W with W given as [in, out], plus the bias: int8 models quantize W per output channel and
+   * fuse the bias into DynamicQuantizeMatMul; float models return the bias separately for the caller
+   * to add where it fits best.
+   */
+  linearParts(x: string, name: string, w: LazyTensor, bias: LazyTensor): { out: string; bias?: string } {
     const [rows, cols] = w.dims as [number, number];
     if (this.precision === 'int8') {
       // One quantization pass shared by both initializers.
@@ -80,11 +105,27 @@ export class Layers {
       const ws = this.g.weight(`${name}.weight_scale`, [cols], async () => (await quant()).scale);
       const zp = this.g.constant(new Int8Array(cols), [cols]);
       const b = this.param(`${name}.bias`, bias);
-      return this.g.op('DynamicQuantizeMatMul', [x, wq, ws, zp, b], {}, { domain: 'com.microsoft' });
+      return { out: this.g.op('DynamicQuantizeMatMul', [x, wq, ws, zp, b], {}, { domain: 'com.microsoft' }) };
     }
     const W = this.param(`${name}.weight`, w);
-    const b = this.param(`${name}.bias`, bias);
-    return this.g.op('Add', [this.g.op('MatMul', [x, W]), b]);
+    return { out: this.g.op('MatMul', [x, W]), bias: this.param(`${name}.bias`, bias) };
+  }
+
+  /** y = x @ W + b. */
+  linear(x: string, name: string, w: LazyTensor, bias: LazyTensor): string {
+    const { out, bias: b } = this.linearParts(x, name, w, bias);
+    return b ? this.g.op('Add', [out, b]) : out;
+  }
+
+  /**
+   * LayerNorm(input + bias + skip), also returning the sum (the residual stream of a pre-LN block).
+   * Plain Add + LayerNormalization: measured faster here than ORT's SkipLayerNormalization kernel
+   * (int8 ViT 178 vs 198 ms, fp32 370 vs 383 ms per image on 2 cores).
+   */
+  residualLayerNorm(input: { out: string; bias?: string }, skip: string, name: string, gamma: LazyTensor, beta: LazyTensor, eps: number): { out: string; sum: string } {
+    const withBias = input.bias ? this.g.op('Add', [input.out, input.bias]) : input.out;
+    const sum = this.g.op('Add', [withBias, skip]);
+    return { out: this.layerNorm(sum, name, gamma, beta, eps), sum };
   }
 
   layerNorm(x: string, name: string, gamma: LazyTensor, beta: LazyTensor, eps: number): string {
@@ -100,27 +141,41 @@ export class Layers {
   }
 
   /**
-   * Multi-head self-attention on x [B, S, D] from a fused [D, 3D] q|k|v projection, with an optional
-   * additive mask [B, 1, 1, S]; returns the context [B, S, D] before the output projection.
+   * Multi-head attention: queries [B, Sq, D] against keys and values [B, S, D], with an optional
+   * key padding mask [B, S] (int32 1/0; masked keys get -10000 added, as BERT's extended mask).
+   * Scale 1/sqrt(head_dim), softmax over keys. Returns the context [B, Sq, D].
    */
-  selfAttention(x: string, name: string, qkvW: LazyTensor, qkvB: LazyTensor, dim: number, heads: number, mask?: string): string {
-    const g = this.g;
-    const dh = dim / heads;
-    const qkv = this.linear(x, `${name}.qkv`, qkvW, qkvB); // [B, S, 3D]
-    const split = g.op('Transpose', [g.op('Reshape', [qkv, g.int64s([0, 0, 3, heads, dh])])], { perm: [2, 0, 3, 1, 4] }); // [3, B, H, S, dh]
-    const part = (i: number) => g.op('Gather', [split, g.constant(BigInt64Array.of(BigInt(i)), [])], { axis: 0 }); // [B, H, S, dh]
-    const q = g.op('Mul', [part(0), this.scalar(1 / Math.sqrt(dh))]);
-    const kT = g.op('Transpose', [part(1)], { perm: [0, 1, 3, 2] });
-    let scores = g.op('MatMul', [q, kT]); // [B, H, S, S]
-    if (mask) scores = g.op('Add', [scores, mask]);
-    const probs = g.op('Softmax', [scores], { axis: -1 });
-    const ctx = g.op('Transpose', [g.op('MatMul', [probs, part(2)])], { perm: [0, 2, 1, 3] }); // [B, S, H, dh]
-    return g.op('Reshape', [ctx, g.int64s([0, 0, dim])]);
+  attention(q: string, k: string, v: string, heads: number, keyPaddingMask?: string): string {
+    const inputs = keyPaddingMask ? [q, k, v, '', keyPaddingMask] : [q, k, v];
+    return this.g.op('MultiHeadAttention', inputs, { num_heads: heads, mask_filter_value: f(-10000) }, { domain: 'com.microsoft' });
   }
 
-  /** Token 0 of [B, S, D] → [B, D]. */
-  firstToken(x: string): string {
-    return this.g.op('Gather', [x, this.g.constant(BigInt64Array.of(0n), [])], { axis: 1 });
+  /** Self-attention from a fused [D, 3D] q|k|v projection: the context [B, S, D] before the output projection. */
+  selfAttention(x: string, name: string, qkvW: LazyTensor, qkvB: LazyTensor, dim: number, heads: number, keyPaddingMask?: string): string {
+    const [q, k, v] = this.g.opN('Split', [this.linear(x, `${name}.qkv`, qkvW, qkvB), this.g.int64s([dim, dim, dim])], { axis: -1 }, { outputs: 3 });
+    return this.attention(q!, k!, v!, heads, keyPaddingMask);
+  }
+
+  /** Tokens [from, to) of [B, S, D] → [B, to - from, D]. */
+  tokens(x: string, from: number, to: number): string {
+    return this.g.op('Slice', [x, this.g.int64s([from]), this.g.int64s([to]), this.g.int64s([1])]);
+  }
+
+  /**
+   * The last transformer block only needs its output at token 0 (the embedding is read there): keys
+   * and values from every token, the query and everything after attention for token 0 alone.
+   * Returns q [B, 1, D], k and v [B, S, D].
+   */
+  clsQueryKeysValues(x: string, name: string, qkvW: LazyTensor, qkvB: LazyTensor, dim: number): { q: string; k: string; v: string } {
+    const q = this.linear(this.tokens(x, 0, 1), `${name}.q`, columns(qkvW, 0, dim), elements(qkvB, 0, dim));
+    const kv = this.linear(x, `${name}.kv`, columns(qkvW, dim, 3 * dim), elements(qkvB, dim, 3 * dim));
+    const [k, v] = this.g.opN('Split', [kv, this.g.int64s([dim, dim])], { axis: -1 }, { outputs: 2 });
+    return { q, k: k!, v: v! };
+  }
+
+  /** [B, 1, D] → [B, D]. */
+  squeezeToken(x: string): string {
+    return this.g.op('Squeeze', [x, this.g.int64s([1])]);
   }
 
   /** F.normalize(x, dim=-1): x / max(‖x‖₂, 1e-12), computed in float32 whatever the model precision. */

@@ -27,36 +27,43 @@ export function buildTextGraph(w: AlbefWeights, precision: Precision): GraphBuil
   const positions = g.op('Slice', [L.param('position_embeddings', { dims: [t.max_pos, t.dim], load: posPlusType }), g.int64s([0]), seqLen, g.int64s([0])]);
   let x = L.layerNorm(g.op('Add', [words, positions]), 'embeddings.LayerNorm', vec(key('embeddings.LayerNorm.weight'), t.dim), vec(key('embeddings.LayerNorm.bias'), t.dim), t.ln_eps);
 
-  const maskF = g.op('Cast', [mask], { to: L.floatType });
-  const additive = g.op('Mul', [g.op('Sub', [L.scalar(1), maskF]), L.scalar(-10000)]);
-  const mask4 = g.op('Unsqueeze', [additive, g.int64s([1, 2])]); // [B, 1, 1, S]
+  // Key padding mask for the attention kernel: (1 - mask) * -10000 is added to masked keys' scores.
+  const keyMask = g.op('Cast', [mask], { to: DataType.INT32 });
 
+  // Post-LN layers; the last layer runs for token 0 only (only the [CLS] output is read).
   for (let i = 0; i < t.fusion_layer; i++) {
     const b = key(`encoder.layer.${i}.`);
+    const n = `text.layer.${i}`;
+    const last = i === t.fusion_layer - 1;
     const qkvW: LazyTensor = {
       dims: [t.dim, 3 * t.dim],
       load: async () => {
-        const parts = await Promise.all(['query', 'key', 'value'].map((n) => w.source.read(`${b}attention.self.${n}.weight`)));
+        const parts = await Promise.all(['query', 'key', 'value'].map((p) => w.source.read(`${b}attention.self.${p}.weight`)));
         return concatColumns(parts.map((p) => transpose2d(p, t.dim, t.dim)), t.dim, t.dim);
       },
     };
     const qkvB: LazyTensor = {
       dims: [3 * t.dim],
       load: async () => {
-        const parts = await Promise.all(['query', 'key', 'value'].map((n) => w.source.read(`${b}attention.self.${n}.bias`)));
+        const parts = await Promise.all(['query', 'key', 'value'].map((p) => w.source.read(`${b}attention.self.${p}.bias`)));
         const out = new Float32Array(3 * t.dim);
         parts.forEach((p, j) => out.set(p, j * t.dim));
         return out;
       },
     };
-    const ctx = L.selfAttention(x, `text.layer.${i}.attention`, qkvW, qkvB, t.dim, t.heads, mask4);
-    const attnOut = L.linear(ctx, `text.layer.${i}.attention.output`, mat(`${b}attention.output.dense.weight`, t.dim, t.dim), vec(`${b}attention.output.dense.bias`, t.dim));
-    x = L.layerNorm(g.op('Add', [attnOut, x]), `text.layer.${i}.attention.LayerNorm`, vec(`${b}attention.output.LayerNorm.weight`, t.dim), vec(`${b}attention.output.LayerNorm.bias`, t.dim), t.ln_eps);
-    const inter = L.gelu(L.linear(x, `text.layer.${i}.intermediate`, mat(`${b}intermediate.dense.weight`, t.intermediate, t.dim), vec(`${b}intermediate.dense.bias`, t.intermediate)));
-    const out = L.linear(inter, `text.layer.${i}.output`, mat(`${b}output.dense.weight`, t.dim, t.intermediate), vec(`${b}output.dense.bias`, t.dim));
-    x = L.layerNorm(g.op('Add', [out, x]), `text.layer.${i}.output.LayerNorm`, vec(`${b}output.LayerNorm.weight`, t.dim), vec(`${b}output.LayerNorm.bias`, t.dim), t.ln_eps);
+    let ctx: string;
+    if (last) {
+      const { q, k, v } = L.clsQueryKeysValues(x, `${n}.attention`, qkvW, qkvB, t.dim);
+      ctx = L.attention(q, k, v, t.heads, keyMask);
+      x = L.tokens(x, 0, 1);
+    } else ctx = L.selfAttention(x, `${n}.attention`, qkvW, qkvB, t.dim, t.heads, keyMask);
+    const attnOut = L.linearParts(ctx, `${n}.attention.output`, mat(`${b}attention.output.dense.weight`, t.dim, t.dim), vec(`${b}attention.output.dense.bias`, t.dim));
+    x = L.residualLayerNorm(attnOut, x, `${n}.attention.LayerNorm`, vec(`${b}attention.output.LayerNorm.weight`, t.dim), vec(`${b}attention.output.LayerNorm.bias`, t.dim), t.ln_eps).out;
+    const inter = L.gelu(L.linear(x, `${n}.intermediate`, mat(`${b}intermediate.dense.weight`, t.intermediate, t.dim), vec(`${b}intermediate.dense.bias`, t.intermediate)));
+    const out = L.linearParts(inter, `${n}.output`, mat(`${b}output.dense.weight`, t.dim, t.intermediate), vec(`${b}output.dense.bias`, t.dim));
+    x = L.residualLayerNorm(out, x, `${n}.output.LayerNorm`, vec(`${b}output.LayerNorm.weight`, t.dim), vec(`${b}output.LayerNorm.bias`, t.dim), t.ln_eps).out;
   }
-  const proj = L.linear(L.firstToken(x), 'text_proj', mat('text_proj.weight', embed_dim, t.dim), vec('text_proj.bias', embed_dim));
+  const proj = L.linear(L.squeezeToken(x), 'text_proj', mat('text_proj.weight', embed_dim, t.dim), vec('text_proj.bias', embed_dim));
   g.rename(L.l2normalize(proj), 'embeddings');
   g.output('embeddings', DataType.FLOAT, ['batch', embed_dim]);
   return g;

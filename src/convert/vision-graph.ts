@@ -39,22 +39,32 @@ export function buildVisionGraph(w: AlbefWeights, precision: Precision): GraphBu
   const cls = g.op('Expand', [L.param(ve + 'cls_token.pos', { dims: [1, 1, v.dim], load: clsPos }), clsShape]);
   let x = g.op('Concat', [cls, patchesPos], { axis: 1 }); // [B, N+1, D]
 
+  // Pre-LN blocks, the residual stream carried from one LayerNorm to the next (the next block's
+  // norm1, or the final norm), and the last block runs for token 0 only.
+  const norm = (b: string, n: string) => [vec(`${b}${n}.weight`, v.dim), vec(`${b}${n}.bias`, v.dim)] as const;
+  let h = L.layerNorm(x, `${ve}blocks.0.norm1`, ...norm(`${ve}blocks.0.`, 'norm1'), v.ln_eps);
+  let cls0 = '';
   for (let i = 0; i < v.depth; i++) {
     const b = `${ve}blocks.${i}.`;
-    const h = L.layerNorm(x, `${b}norm1`, vec(`${b}norm1.weight`, v.dim), vec(`${b}norm1.bias`, v.dim), v.ln_eps);
-    const ctx = L.selfAttention(h, `${b}attn`, mat(`${b}attn.qkv.weight`, 3 * v.dim, v.dim), vec(`${b}attn.qkv.bias`, 3 * v.dim), v.dim, v.heads);
-    x = g.op('Add', [x, L.linear(ctx, `${b}attn.proj`, mat(`${b}attn.proj.weight`, v.dim, v.dim), vec(`${b}attn.proj.bias`, v.dim))]);
-    const h2 = L.layerNorm(x, `${b}norm2`, vec(`${b}norm2.weight`, v.dim), vec(`${b}norm2.bias`, v.dim), v.ln_eps);
-    const mlp = L.linear(
-      L.gelu(L.linear(h2, `${b}mlp.fc1`, mat(`${b}mlp.fc1.weight`, w.visionMlp, v.dim), vec(`${b}mlp.fc1.bias`, w.visionMlp))),
-      `${b}mlp.fc2`,
-      mat(`${b}mlp.fc2.weight`, v.dim, w.visionMlp),
-      vec(`${b}mlp.fc2.bias`, v.dim),
-    );
-    x = g.op('Add', [x, mlp]);
+    const last = i === v.depth - 1;
+    const qkvW = mat(`${b}attn.qkv.weight`, 3 * v.dim, v.dim);
+    const qkvB = vec(`${b}attn.qkv.bias`, 3 * v.dim);
+    let ctx: string;
+    if (last) {
+      const { q, k, v: val } = L.clsQueryKeysValues(h, `${b}attn`, qkvW, qkvB, v.dim);
+      ctx = L.attention(q, k, val, v.heads);
+      x = L.tokens(x, 0, 1);
+    } else ctx = L.selfAttention(h, `${b}attn`, qkvW, qkvB, v.dim, v.heads);
+    const proj = L.linearParts(ctx, `${b}attn.proj`, mat(`${b}attn.proj.weight`, v.dim, v.dim), vec(`${b}attn.proj.bias`, v.dim));
+    const r1 = L.residualLayerNorm(proj, x, `${b}norm2`, ...norm(b, 'norm2'), v.ln_eps);
+    const fc1 = L.linear(r1.out, `${b}mlp.fc1`, mat(`${b}mlp.fc1.weight`, w.visionMlp, v.dim), vec(`${b}mlp.fc1.bias`, w.visionMlp));
+    const fc2 = L.linearParts(L.gelu(fc1), `${b}mlp.fc2`, mat(`${b}mlp.fc2.weight`, v.dim, w.visionMlp), vec(`${b}mlp.fc2.bias`, v.dim));
+    const nextNorm = last ? `${ve}norm` : `${ve}blocks.${i + 1}.norm1`;
+    const r2 = L.residualLayerNorm(fc2, r1.sum, nextNorm, vec(`${nextNorm}.weight`, v.dim), vec(`${nextNorm}.bias`, v.dim), v.ln_eps);
+    h = r2.out;
+    x = r2.sum;
+    if (last) cls0 = L.squeezeToken(r2.out); // final LayerNorm of token 0
   }
-  // The final LayerNorm is per token, so taking token 0 first gives the same result for less work.
-  const cls0 = L.layerNorm(L.firstToken(x), `${ve}norm`, vec(`${ve}norm.weight`, v.dim), vec(`${ve}norm.bias`, v.dim), v.ln_eps);
   const proj = L.linear(cls0, 'vision_proj', mat('vision_proj.weight', embed_dim, v.dim), vec('vision_proj.bias', embed_dim));
   g.rename(L.l2normalize(proj), 'embeddings');
   g.output('embeddings', DataType.FLOAT, ['batch', embed_dim]);
