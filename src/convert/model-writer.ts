@@ -40,12 +40,16 @@ export async function writeModelDir(weights: AlbefWeights, options: WriteModelOp
   await mkdir(tmp);
   try {
     const files: ModelManifest['files'] = {};
-    const t0 = Date.now();
-    files['image.onnx'] = await writeOnnx(join(tmp, 'image.onnx'), buildVisionGraph(weights, options.precision), `ALBEF image tower (${options.name})`);
-    log(`image.onnx: ${(files['image.onnx'].bytes / 1e6).toFixed(1)} MB in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    const t1 = Date.now();
-    files['text.onnx'] = await writeOnnx(join(tmp, 'text.onnx'), buildTextGraph(weights, options.precision), `ALBEF text tower (${options.name})`);
-    log(`text.onnx: ${(files['text.onnx'].bytes / 1e6).toFixed(1)} MB in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+    for (const [tower, build] of [
+      ['image', buildVisionGraph],
+      ['text', buildTextGraph],
+    ] as const) {
+      const started = Date.now();
+      const r = await writeOnnx(join(tmp, `${tower}.onnx`), build(weights, options.precision), `ALBEF ${tower} tower (${options.name})`);
+      files[`${tower}.onnx`] = r.model;
+      files[r.dataFile] = r.data;
+      log(`${tower}.onnx: ${((r.model.bytes + r.data.bytes) / 1e6).toFixed(1)} MB in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    }
     const vocab = await readBundledVocab();
     await writeFile(join(tmp, 'vocab.txt'), vocab);
     files['vocab.txt'] = { bytes: vocab.length, sha256: createHash('sha256').update(vocab).digest('hex') };

@@ -34,7 +34,7 @@ export async function readModelDir(dirArg: string): Promise<ModelFiles> {
   const m = manifest as ModelManifest;
   const imagePath = join(dir, 'image.onnx');
   const textPath = join(dir, 'text.onnx');
-  for (const p of [imagePath, textPath, join(dir, 'vocab.txt')]) {
+  for (const p of [...Object.keys(m.files).map((f) => join(dir, f)), imagePath, textPath, join(dir, 'vocab.txt')]) {
     await access(p).catch(() => {
       throw new ModelDirError(`${dir}: ${p.slice(dir.length + 1)} is missing`);
     });
