@@ -21,7 +21,7 @@ export const ConfigSchema = Type.Object({
   decodeThreads: Int(Math.max(1, availableParallelism() - 1), 'image decode/resize worker threads', 1),
   maxBatchImages: Int(8, 'largest image batch per inference', 1),
   maxBatchTexts: Int(64, 'largest text batch per inference', 1),
-  batchWaitMs: Int(2, 'how long a batch waits for more items once the tower is idle (ms)'),
+  batchWaitMs: Int(0, 'how long an idle tower waits for more items before running a batch (ms); batches also form from items that queue while a batch runs'),
   maxQueueImages: Int(64, 'images queued per model before requests get 503', 1),
   maxQueueTexts: Int(1024, 'texts queued per model before requests get 503', 1),
   requestTimeoutMs: Int(30000, 'deadline for an item from arrival to inference (504 past it)', 1),

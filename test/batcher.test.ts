@@ -31,10 +31,13 @@ t.test('items arriving together share batches of at most maxBatch, results in or
   t.same(batches, [[1, 2, 3, 4], [5, 6]]);
 });
 
-t.test('sortKey orders a batch internally but results map back', async (t) => {
-  const { b, batches } = make({ sortKey: (x) => -x });
-  t.same(await Promise.all(b.submitAll([1, 3, 2], { deadline: far() })), [10, 30, 20]);
-  t.same(batches, [[3, 2, 1]]);
+t.test('groupKey batches similar items, oldest first, results in order', async (t) => {
+  const { b, batches } = make({ groupKey: (x) => x, maxBatch: 2, maxWaitMs: 0 });
+  const blocker = b.submitAll([0], { deadline: far() }); // runs alone while the rest queue up
+  const out = await Promise.all(b.submitAll([5, 29, 6, 30, 7], { deadline: far() }));
+  await blocker[0];
+  t.same(out, [50, 290, 60, 300, 70]);
+  t.same(batches, [[0], [5, 6], [29, 30], [7]], 'the oldest item anchors each batch; its nearest neighbours join it');
 });
 
 t.test('a full queue refuses the whole request with a retry hint', async (t) => {

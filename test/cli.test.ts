@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { ConfigError, describeConfig, loadConfig } from '../src/config.js';
+import { PACKAGE_ROOT } from '../src/paths.js';
 import { runCli } from './helpers/cli.js';
 import { cosine, golden, IMAGES_DIR, TINY_ARCH, TINY_CHECKPOINT, TOL } from './helpers/golden.js';
 
@@ -68,4 +69,6 @@ t.test('configuration: flags over environment over defaults, validated', async (
   t.throws(() => loadConfig(['--no-such-flag'], {}), ConfigError);
   const rows = describeConfig();
   t.ok(rows.every((r) => r.flag.startsWith('--') && r.env.startsWith('ALBEF_') && r.description), 'every option has a flag, an env twin and a description');
+  const readme = readFileSync(join(PACKAGE_ROOT, 'README.md'), 'utf8');
+  for (const r of rows) t.ok(readme.includes(`| \`${r.flag}\` | \`${r.env}\` |`), `README documents ${r.flag}`);
 });

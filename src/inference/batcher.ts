@@ -22,8 +22,11 @@ export interface BatcherOptions<I, O> {
   maxQueue: number;
   /** Runs one batch; must return one output per input, in order. */
   run: (inputs: I[]) => Promise<O[]>;
-  /** Orders a taken batch's items before the run (e.g. texts by length); outputs are mapped back. */
-  sortKey?: (input: I) => number;
+  /**
+   * Groups similar items (e.g. texts by length, so that padding is small): a batch is the oldest
+   * waiting item plus the queued items closest to it by this key. Without it batches are FIFO.
+   */
+  groupKey?: (input: I) => number;
   onBatch?: (size: number, runMs: number) => void;
   onQueueDepth?: (depth: number) => void;
   onDropped?: (reason: 'deadline' | 'client_gone' | 'queue_full') => void;
@@ -120,15 +123,29 @@ export class MicroBatcher<I, O> {
   }
 
   private take(): Entry<I, O>[] {
-    const batch: Entry<I, O>[] = [];
-    while (batch.length < this.options.maxBatch && this.queue.length > 0) {
-      const e = this.queue.shift()!;
-      clearTimeout(e.timer);
+    const live: Entry<I, O>[] = [];
+    for (const e of this.queue) {
       if (e.signal?.aborted) {
+        clearTimeout(e.timer);
         this.options.onDropped?.('client_gone');
         e.reject(new ClientGoneError());
-      } else batch.push(e);
+      } else live.push(e);
     }
+    let batch: Entry<I, O>[];
+    const { groupKey, maxBatch } = this.options;
+    if (groupKey && live.length > maxBatch) {
+      // The oldest item always goes (no starvation); the rest are its nearest neighbours by key.
+      const anchor = groupKey(live[0]!.input);
+      const rest = live.slice(1).map((e, age) => ({ e, age, d: Math.abs(groupKey(e.input) - anchor) }));
+      rest.sort((a, b) => a.d - b.d || a.age - b.age);
+      const chosen = new Set([live[0]!, ...rest.slice(0, maxBatch - 1).map((r) => r.e)]);
+      batch = live.filter((e) => chosen.has(e));
+      this.queue = live.filter((e) => !chosen.has(e));
+    } else {
+      batch = live.slice(0, maxBatch);
+      this.queue = live.slice(maxBatch);
+    }
+    for (const e of batch) clearTimeout(e.timer);
     this.options.onQueueDepth?.(this.queue.length);
     return batch;
   }
@@ -137,15 +154,12 @@ export class MicroBatcher<I, O> {
     this.running = true;
     const batch = this.take();
     if (batch.length > 0) {
-      const { sortKey } = this.options;
-      const order = batch.map((_, i) => i);
-      if (sortKey) order.sort((a, b) => sortKey(batch[a]!.input) - sortKey(batch[b]!.input));
       const started = performance.now();
       try {
-        const outputs = await this.options.run(order.map((i) => batch[i]!.input));
+        const outputs = await this.options.run(batch.map((e) => e.input));
         if (outputs.length !== batch.length) throw new Error(`batch returned ${outputs.length} outputs for ${batch.length} inputs`);
         this.options.onBatch?.(batch.length, performance.now() - started);
-        order.forEach((i, j) => batch[i]!.resolve(outputs[j]!));
+        batch.forEach((e, i) => e.resolve(outputs[i]!));
       } catch (e) {
         const err = new InferenceError(`inference failed for a batch of ${batch.length} on ${this.options.name}: ${(e as Error).message}`, { cause: e });
         for (const entry of batch) entry.reject(err);

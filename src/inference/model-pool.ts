@@ -74,8 +74,8 @@ export class LoadedModel {
       maxWaitMs: options.batchWaitMs,
       maxQueue: options.maxQueueTexts,
       run: (batch) => this.runTexts(batch),
-      // Similar lengths side by side inside a batch; the batch is padded to its longest anyway.
-      sortKey: (ids) => ids.length,
+      // Batches of similar lengths: each is padded to its longest.
+      groupKey: (ids) => ids.length,
       ...hooks('text'),
     });
   }
