@@ -17,7 +17,7 @@ export const ConfigSchema = Type.Object({
   host: Str('127.0.0.1', 'address to listen on (0.0.0.0 in containers)'),
   port: Int(8080, 'TCP port', 0),
   provider: Type.Union([Type.Literal('cpu'), Type.Literal('cuda'), Type.Literal('auto')], { default: 'cpu', description: 'ONNX Runtime execution provider: cpu, cuda, or auto (CUDA when it loads, else CPU)' }),
-  intraOpThreads: Int(0, 'ONNX Runtime threads per session (0 = one per core)'),
+  intraOpThreads: Int(0, 'ONNX Runtime threads per session (0 = one per available CPU)'),
   decodeThreads: Int(Math.max(1, availableParallelism() - 1), 'image decode/resize worker threads', 1),
   maxBatchImages: Int(8, 'largest image batch per inference', 1),
   maxBatchTexts: Int(64, 'largest text batch per inference', 1),

@@ -68,7 +68,16 @@ export async function preprocessImage(bytes: Uint8Array, options: PreprocessOpti
 /** Interleaved pixels with 1–4 channels (8 or 16 bit) → interleaved 8-bit RGB, alpha dropped. */
 export function toRgb8(data: Uint8Array, width: number, height: number, channels: number, sixteenBit: boolean): Uint8Array {
   const n = width * height;
+  if (!sixteenBit && channels === 3) return data; // already what the resampler takes
   const out = new Uint8Array(n * 3);
+  if (!sixteenBit && channels === 4) {
+    for (let i = 0, p = 0, o = 0; i < n; i++, p += 4, o += 3) {
+      out[o] = data[p]!;
+      out[o + 1] = data[p + 1]!;
+      out[o + 2] = data[p + 2]!;
+    }
+    return out;
+  }
   const src = sixteenBit ? new Uint16Array(data.buffer, data.byteOffset, data.byteLength / 2) : data;
   const shift = sixteenBit ? 8 : 0;
   const grey = channels < 3;

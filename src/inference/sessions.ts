@@ -1,5 +1,6 @@
 // ONNX Runtime sessions: CUDA when asked for (and present), CPU otherwise.
 
+import { availableParallelism } from 'node:os';
 import ort from 'onnxruntime-node';
 import { AppError } from '../errors.js';
 
@@ -28,7 +29,9 @@ function sessionOptions(provider: 'cpu' | 'cuda', o: SessionOptions): ort.Infere
     // One run at a time per session (the batcher serialises), so inter-op parallelism only adds threads.
     executionMode: 'sequential',
     interOpNumThreads: 1,
-    ...(o.intraOpThreads > 0 ? { intraOpNumThreads: o.intraOpThreads } : {}),
+    // ORT's own default counts physical cores, which on some hosts (2-vCPU VMs measured here) gives
+    // one thread and half the speed; one thread per available CPU is what a dedicated service wants.
+    intraOpNumThreads: o.intraOpThreads > 0 ? o.intraOpThreads : availableParallelism(),
   };
 }
 

@@ -1,0 +1,214 @@
+// `npm run bench`: the full-size ALBEF (albef_4m shape, 384 px, random weights unless --model is
+// given) measured on this machine in one run: the raw ONNX Runtime ceiling, the service over HTTP at
+// several concurrencies, memory, cold start, and int8 fidelity against fp32. Writes
+// bench/results/*.json and *.svg and prints a table. Ratios within one run are what to compare.
+//
+//   npm run bench                         # fp32 and int8
+//   npm run bench -- --precision fp32     # one precision
+//   npm run bench -- --model models/albef_4m --seconds 20
+//   npm run bench -- --quick              # a short smoke run
+
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import ort from 'onnxruntime-node';
+import { PRESETS, resolveArch } from '../src/convert/arch.js';
+import { synthesizeModel } from '../src/convert/synth.js';
+import { preCaption } from '../src/inference/caption.js';
+import { ModelPool } from '../src/inference/model-pool.js';
+import { WordPieceTokenizer } from '../src/inference/tokenizer.js';
+import { preprocessImage } from '../src/inference/image.js';
+import type { ModelManifest } from '../src/model-manifest.js';
+import { PACKAGE_ROOT } from '../src/paths.js';
+import { CAPTIONS, imageCeiling, textCeiling, type CeilingPoint } from './ceiling.js';
+import { lineChart, type Series } from './charts.js';
+import { closedLoop, type LoadResult } from './load.js';
+import { multipartImage, rssMB, stageTimings, startService } from './service.js';
+import { round } from './stats.js';
+
+const { values } = parseArgs({
+  options: {
+    precision: { type: 'string', default: 'fp32,int8' },
+    model: { type: 'string' },
+    seconds: { type: 'string', default: '10' },
+    quick: { type: 'boolean', default: false },
+    out: { type: 'string', default: join(PACKAGE_ROOT, 'bench', 'results') },
+  },
+});
+const quick = values.quick;
+const base = quick ? 3 : Number(values.seconds);
+const concurrencies = quick ? [1, 4] : [1, 4, 16, 64];
+const imageBatches = quick ? [1, 2] : [1, 2, 4, 8];
+const textBatches = quick ? [1, 8] : [1, 8, 32, 64];
+const photo = readFileSync(join(PACKAGE_ROOT, 'test', 'fixtures', 'images', 'photo.jpg')); // 640×480 JPEG
+const log = (m: string): void => void process.stderr.write(`bench: ${m}\n`);
+
+async function modelFor(precision: string): Promise<string> {
+  if (values.model) return values.model;
+  const dir = join(PACKAGE_ROOT, 'bench', '.models', `albef_4m-${precision}`);
+  if (!existsSync(join(dir, 'model.json'))) {
+    log(`synthesising the albef_4m-shaped model (${precision}, 384 px) in ${dir}`);
+    await synthesizeModel({ arch: resolveArch(PRESETS.albef_4m), out: dir, name: `albef_4m-synthetic-${precision}`, precision: precision as 'fp32' | 'int8', force: true });
+  }
+  return dir;
+}
+
+interface PrecisionResult {
+  precision: string;
+  model: string;
+  onnxMB: number;
+  ceiling: { image: CeilingPoint[]; text: CeilingPoint[] };
+  service: { image: LoadResult[]; text: LoadResult[] };
+  coldStartMs: number;
+  rssWarmMB: number;
+  rssAfterLoadMB: number;
+  stages: Record<string, { seconds: number; count: number }>;
+  ratios: { imageServiceVsCeiling: number; textServiceVsCeiling: number; singleTextLatencyOverheadMs: number };
+  exitCode: number | null;
+}
+
+async function benchPrecision(precision: string): Promise<PrecisionResult> {
+  const dir = await modelFor(precision);
+  const manifest = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as ModelManifest;
+  const onnxMB = Object.entries(manifest.files)
+    .filter(([f]) => f.includes('.onnx'))
+    .reduce((n, [f]) => n + statSync(join(dir, f)).size, 0) / 2 ** 20;
+  const tokenizer = new WordPieceTokenizer(readFileSync(join(dir, 'vocab.txt'), 'utf8'));
+  const tokenize = (s: string): number[] => tokenizer.encode(preCaption(s, 30), 30).ids;
+
+  log(`${precision}: ceiling (raw session.run)`);
+  const image = await imageCeiling(dir, manifest.image_res, imageBatches, base);
+  const text = await textCeiling(dir, tokenize, textBatches, base / 2);
+
+  log(`${precision}: service`);
+  const svc = await startService(dir);
+  const rssWarmMB = rssMB(svc.child.pid!);
+  const textLoads: LoadResult[] = [];
+  for (const c of concurrencies) {
+    const r = await closedLoop(svc.origin, (i) => ({ path: '/embed/text', headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ text: CAPTIONS[i % CAPTIONS.length] })) }), c, base, 1);
+    log(`  text  c=${c}: ${r.throughput}/s p50 ${r.p50} ms p99 ${r.p99} ms (${r.errors} errors)`);
+    textLoads.push(r);
+  }
+  const bestImage = Math.max(...image.map((p) => p.itemsPerSecond));
+  const imageLoads: LoadResult[] = [];
+  const mp = multipartImage(photo, 'photo.jpg');
+  for (const c of concurrencies) {
+    // Long enough for each client to complete several requests at this concurrency.
+    const seconds = Math.min(120, Math.max(base, Math.ceil((3 * c) / bestImage)));
+    const r = await closedLoop(svc.origin, () => ({ path: '/embed/image', headers: mp.headers, body: mp.body }), c, seconds, Math.min(30, Math.ceil(c / bestImage) + 2));
+    log(`  image c=${c}: ${r.throughput}/s p50 ${r.p50} ms p99 ${r.p99} ms (${r.errors} errors)`);
+    imageLoads.push(r);
+  }
+  const rssAfterLoadMB = rssMB(svc.child.pid!);
+  const stages = await stageTimings(svc.origin);
+  const exitCode = await svc.stop();
+
+  const bestText = Math.max(...text.map((p) => p.itemsPerSecond));
+  return {
+    precision,
+    model: manifest.name,
+    onnxMB: round(onnxMB, 1),
+    ceiling: { image, text },
+    service: { image: imageLoads, text: textLoads },
+    coldStartMs: Math.round(svc.coldStartMs),
+    rssWarmMB,
+    rssAfterLoadMB,
+    stages,
+    ratios: {
+      imageServiceVsCeiling: round(Math.max(...imageLoads.map((r) => r.throughput)) / bestImage, 3),
+      textServiceVsCeiling: round(Math.max(...textLoads.map((r) => r.throughput)) / bestText, 3),
+      singleTextLatencyOverheadMs: round(textLoads[0]!.p50 - text[0]!.msPerRun, 2),
+    },
+    exitCode,
+  };
+}
+
+/** int8 against fp32 on the same weights: cosine of the embeddings of the fixture images and texts. */
+async function int8Fidelity(): Promise<{ image: { mean: number; min: number }; text: { mean: number; min: number } }> {
+  const load = (p: string) => ModelPool.load([join(PACKAGE_ROOT, 'bench', '.models', `albef_4m-${p}`)], { provider: 'cpu', intraOpThreads: 0, maxBatchImages: 8, maxBatchTexts: 64, batchWaitMs: 0, maxQueueImages: 64, maxQueueTexts: 64 });
+  const [f, q] = [await load('fp32'), await load('int8')];
+  const fm = f.get();
+  const qm = q.get();
+  const imgDir = join(PACKAGE_ROOT, 'test', 'fixtures', 'images');
+  const { mean, std, size } = fm.manifest.preprocessing.image;
+  const pixels = await Promise.all(['photo.jpg', 'shapes.png', 'gray.png', 'wide.jpg', 'rotated.jpg', 'tiny.png'].map(async (name) => {
+    const r = await preprocessImage(readFileSync(join(imgDir, name)), { size, mean, std, maxPixels: 1e8 });
+    if (!r.ok) throw new Error(r.message);
+    return r.pixels;
+  }));
+  const cos = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + v * b[i]!, 0); // unit vectors
+  const fi = await fm.runImages(pixels);
+  const qi = await qm.runImages(pixels);
+  const imgCos = fi.map((v, i) => cos(v, qi[i]!));
+  const ids = CAPTIONS.concat(['a dog', 'two men play frisbee on the grass', 'a plate of food with a fork']).map((c) => fm.tokenizer.encode(preCaption(c, 30), 30).ids);
+  const ft = await fm.runTexts(ids);
+  const qt = await qm.runTexts(ids);
+  const txtCos = ft.map((v, i) => cos(v, qt[i]!));
+  await Promise.all([f.release(), q.release()]);
+  const summary = (xs: number[]) => ({ mean: round(xs.reduce((a, b) => a + b, 0) / xs.length, 5), min: round(Math.min(...xs), 5) });
+  return { image: summary(imgCos), text: summary(txtCos) };
+}
+
+function table(results: PrecisionResult[]): string {
+  const lines: string[] = [];
+  lines.push('| | ' + results.map((r) => r.precision).join(' | ') + ' |');
+  lines.push('|---|' + results.map(() => '---:').join('|') + '|');
+  const row = (label: string, f: (r: PrecisionResult) => string | number) => lines.push(`| ${label} | ${results.map(f).join(' | ')} |`);
+  for (const b of imageBatches) row(`ceiling image b${b} (img/s)`, (r) => r.ceiling.image.find((p) => p.batch === b)?.itemsPerSecond ?? '');
+  for (const b of textBatches) row(`ceiling text b${b} (texts/s)`, (r) => r.ceiling.text.find((p) => p.batch === b)?.itemsPerSecond ?? '');
+  for (const c of concurrencies) row(`service image c${c}: img/s · p50/p95/p99 ms`, (r) => { const l = r.service.image.find((x) => x.concurrency === c)!; return `${l.throughput} · ${Math.round(l.p50)}/${Math.round(l.p95)}/${Math.round(l.p99)}`; });
+  for (const c of concurrencies) row(`service text c${c}: texts/s · p50/p95/p99 ms`, (r) => { const l = r.service.text.find((x) => x.concurrency === c)!; return `${l.throughput} · ${l.p50}/${l.p95}/${l.p99}`; });
+  row('service / ceiling, images (best)', (r) => `${(r.ratios.imageServiceVsCeiling * 100).toFixed(1)} %`);
+  row('service / ceiling, texts (best)', (r) => `${(r.ratios.textServiceVsCeiling * 100).toFixed(1)} %`);
+  row('single text: service p50 − raw b1 (ms)', (r) => r.ratios.singleTextLatencyOverheadMs);
+  row('ONNX files (MB)', (r) => r.onnxMB);
+  row('RSS loaded + warm (MB) · × files', (r) => `${r.rssWarmMB} · ${(r.rssWarmMB / r.onnxMB).toFixed(2)}×`);
+  row('RSS after the load runs (MB)', (r) => r.rssAfterLoadMB);
+  row('cold start to /readyz 200 (ms)', (r) => r.coldStartMs);
+  row('decode stage per image, wall incl. waiting for a worker (ms)', (r) => (r.stages.decode ? ((1000 * r.stages.decode.seconds) / r.stages.decode.count).toFixed(1) : ''));
+  return lines.join('\n');
+}
+
+function charts(results: PrecisionResult[], outDir: string): void {
+  const colors: Record<string, string> = { fp32: '#1f77b4', int8: '#d62728', fp16: '#2ca02c' };
+  for (const modality of ['image', 'text'] as const) {
+    const series: Series[] = [];
+    for (const r of results) {
+      const color = colors[r.precision] ?? '#555';
+      series.push({ name: `service ${r.precision}`, color, points: r.service[modality].map((l) => [l.concurrency, l.throughput]) });
+      const best = Math.max(...r.ceiling[modality].map((p) => p.itemsPerSecond));
+      series.push({ name: `ceiling ${r.precision}`, color, dashed: true, points: concurrencies.map((c) => [c, best]) });
+    }
+    writeFileSync(join(outDir, `${modality}-throughput.svg`), lineChart(series, { title: `${modality}s/s: service vs raw ONNX Runtime`, xLabel: 'concurrent clients', yLabel: `${modality}s per second` }));
+    const lat: Series[] = results.flatMap((r) => {
+      const color = colors[r.precision] ?? '#555';
+      return [
+        { name: `${r.precision} p50`, color, points: r.service[modality].map((l) => [l.concurrency, l.p50] as [number, number]) },
+        { name: `${r.precision} p99`, color, dashed: true, points: r.service[modality].map((l) => [l.concurrency, l.p99] as [number, number]) },
+      ];
+    });
+    writeFileSync(join(outDir, `${modality}-latency.svg`), lineChart(lat, { title: `${modality} request latency`, xLabel: 'concurrent clients', yLabel: 'ms (log scale)', logY: true }));
+  }
+}
+
+const precisions = values.model ? ['model'] : (values.precision ?? 'fp32').split(',').map((s) => s.trim());
+mkdirSync(values.out!, { recursive: true });
+const machine = { cpu: cpus()[0]?.model, cores: cpus().length, memoryGB: round(totalmem() / 2 ** 30, 1), node: process.version, onnxruntime: ort.env.versions.node, date: new Date().toISOString() };
+log(`machine: ${JSON.stringify(machine)}`);
+const results: PrecisionResult[] = [];
+for (const p of precisions) {
+  const r = await benchPrecision(p);
+  results.push(r);
+  writeFileSync(join(values.out!, `${r.precision === 'model' ? 'model' : r.precision}.json`), JSON.stringify({ machine, quick, ...r }, null, 2) + '\n');
+}
+let fidelity: Awaited<ReturnType<typeof int8Fidelity>> | undefined;
+if (!values.model && precisions.includes('fp32') && precisions.includes('int8')) {
+  fidelity = await int8Fidelity();
+  writeFileSync(join(values.out!, 'int8-fidelity.json'), JSON.stringify({ machine, ...fidelity }, null, 2) + '\n');
+}
+charts(results, values.out!);
+const summary = [`Machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, onnxruntime-node ${machine.onnxruntime}, ${machine.date.slice(0, 10)}${quick ? ' (quick run)' : ''}`, '', table(results)];
+if (fidelity) summary.push('', `int8 vs fp32 on the full-size synthetic model: image cosine mean ${fidelity.image.mean} (min ${fidelity.image.min}), text cosine mean ${fidelity.text.mean} (min ${fidelity.text.min})`);
+writeFileSync(join(values.out!, 'summary.md'), summary.join('\n') + '\n');
+process.stdout.write(summary.join('\n') + '\n');

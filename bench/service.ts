@@ -1,0 +1,85 @@
+// The service as deployed: `albef-embed serve` in its own process, driven over HTTP on 127.0.0.1.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../src/paths.js';
+
+export interface RunningService {
+  origin: string;
+  child: ChildProcess;
+  coldStartMs: number;
+  stop: () => Promise<number | null>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+/** Starts the service and returns once /readyz answers 200 (that time is the cold start). */
+export async function startService(modelDir: string, extraArgs: string[] = []): Promise<RunningService> {
+  const port = await freePort();
+  const started = performance.now();
+  const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist', 'src', 'cli.js'), 'serve', '--models', modelDir, '--port', String(port), '--log-level', 'warn', ...extraArgs], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const origin = `http://127.0.0.1:${port}`;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the service exited with ${child.exitCode} before it was ready`);
+    try {
+      if ((await fetch(`${origin}/readyz`)).status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  const coldStartMs = performance.now() - started;
+  return {
+    origin,
+    child,
+    coldStartMs,
+    stop: () =>
+      new Promise((resolve) => {
+        child.once('exit', (code) => resolve(code));
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+/** Resident set size of a process in MB (Linux /proc). */
+export function rssMB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(status.match(/VmRSS:\s+(\d+)/)?.[1]);
+  return Math.round(kb / 1024);
+}
+
+/** Sums and counts of the service's per-stage timings, from /metrics. */
+export async function stageTimings(origin: string): Promise<Record<string, { seconds: number; count: number }>> {
+  const text = await (await fetch(`${origin}/metrics`)).text();
+  const out: Record<string, { seconds: number; count: number }> = {};
+  for (const m of text.matchAll(/albef_stage_duration_seconds_(sum|count)\{stage="(\w+)",model="[^"]*"\} ([\d.e+-]+)/g)) {
+    const [, kind, stage, value] = m;
+    out[stage!] ??= { seconds: 0, count: 0 };
+    if (kind === 'sum') out[stage!]!.seconds += Number(value);
+    else out[stage!]!.count += Number(value);
+  }
+  return out;
+}
+
+export function multipartImage(bytes: Buffer, filename: string): { headers: Record<string, string>; body: Buffer } {
+  const boundary = 'albef-bench-boundary';
+  const body = Buffer.concat([
+    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\nContent-Type: image/jpeg\r\n\r\n`),
+    bytes,
+    Buffer.from(`\r\n--${boundary}--\r\n`),
+  ]);
+  return { headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, body };
+}
