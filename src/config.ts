@@ -19,7 +19,7 @@ export const ConfigSchema = Type.Object({
   provider: Type.Union([Type.Literal('cpu'), Type.Literal('cuda'), Type.Literal('auto')], { default: 'cpu', description: 'ONNX Runtime execution provider: cpu, cuda, or auto (CUDA when it loads, else CPU)' }),
   intraOpThreads: Int(0, 'ONNX Runtime threads per session (0 = one per available CPU)'),
   decodeThreads: Int(Math.max(1, availableParallelism() - 1), 'image decode/resize worker threads', 1),
-  maxBatchImages: Int(8, 'largest image batch per inference', 1),
+  maxBatchImages: Int(2, 'largest image batch per inference (2 measured best on CPU; raise it on GPUs)', 1),
   maxBatchTexts: Int(64, 'largest text batch per inference', 1),
   batchWaitMs: Int(0, 'how long an idle tower waits for more items before running a batch (ms); batches also form from items that queue while a batch runs'),
   maxQueueImages: Int(64, 'images queued per model before requests get 503', 1),

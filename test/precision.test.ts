@@ -1,0 +1,60 @@
+// Reduced precision: int8 (weight-quantized linear layers, per output channel) stays close to the
+// official fp32 outputs on the fixture goldens; fp16 (for the CUDA provider) writes a float16 graph.
+
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import onnxProto from 'onnx-proto';
+import ort from 'onnxruntime-node';
+import t from 'tap';
+import { convertCheckpoint } from '../src/convert/convert.js';
+import { preprocessImage } from '../src/inference/image.js';
+import { IMAGE_MEAN, IMAGE_STD } from '../src/model-manifest.js';
+import { cosine, golden, IMAGES_DIR, TINY_ARCH, TINY_CHECKPOINT } from './helpers/golden.js';
+
+const dir = await mkdtemp(join(tmpdir(), 'albef-precision-'));
+t.teardown(() => rm(dir, { recursive: true, force: true }));
+
+t.test('int8 against the golden fp32 vectors: mean cosine ≥ 0.99', async (t) => {
+  const out = join(dir, 'int8');
+  const m = await convertCheckpoint({ checkpoint: TINY_CHECKPOINT, out, archFile: TINY_ARCH, precision: 'int8' });
+  t.equal(m.precision, 'int8');
+  const model = onnxProto.onnx.ModelProto.decode(readFileSync(join(out, 'image.onnx')));
+  t.ok(model.graph!.node!.some((n) => n.opType === 'DynamicQuantizeMatMul'), 'uses the integer GEMM kernel');
+
+  const text = await ort.InferenceSession.create(join(out, 'text.onnx'));
+  const textCos: number[] = [];
+  for (const g of golden.texts) {
+    const ids = g.pre_caption.ids;
+    const r = await text.run({
+      input_ids: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, ids.length]),
+      attention_mask: new ort.Tensor('int64', new BigInt64Array(ids.length).fill(1n), [1, ids.length]),
+    });
+    textCos.push(cosine(r.embeddings!.data as Float32Array, g.pre_caption.embedding));
+  }
+  const image = await ort.InferenceSession.create(join(out, 'image.onnx'));
+  const imageCos: number[] = [];
+  for (const g of golden.images) {
+    const p = await preprocessImage(readFileSync(join(IMAGES_DIR, g.file)), { size: 96, mean: IMAGE_MEAN, std: IMAGE_STD, maxPixels: 1e8 });
+    if (!p.ok) throw new Error(p.message);
+    const r = await image.run({ pixel_values: new ort.Tensor('float32', p.pixels, [1, 3, 96, 96]) });
+    imageCos.push(cosine(r.embeddings!.data as Float32Array, g.embedding));
+  }
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  t.ok(mean(textCos) >= 0.99, `texts: mean cosine ${mean(textCos).toFixed(5)}, min ${Math.min(...textCos).toFixed(5)}`);
+  t.ok(mean(imageCos) >= 0.99, `images: mean cosine ${mean(imageCos).toFixed(5)}, min ${Math.min(...imageCos).toFixed(5)}`);
+});
+
+t.test('fp16 writes float16 weights with float32 inputs and outputs', async (t) => {
+  const out = join(dir, 'fp16');
+  await convertCheckpoint({ checkpoint: TINY_CHECKPOINT, out, archFile: TINY_ARCH, precision: 'fp16' });
+  for (const tower of ['image', 'text']) {
+    const model = onnxProto.onnx.ModelProto.decode(readFileSync(join(out, `${tower}.onnx`)));
+    const F16 = onnxProto.onnx.TensorProto.DataType.FLOAT16;
+    const FLOAT = onnxProto.onnx.TensorProto.DataType.FLOAT;
+    const big = model.graph!.initializer!.filter((i) => i.dataLocation === onnxProto.onnx.TensorProto.DataLocation.EXTERNAL);
+    t.ok(big.length > 0 && big.every((i) => i.dataType === F16), `${tower}: every stored weight is float16`);
+    t.equal(model.graph!.output![0]!.type!.tensorType!.elemType, FLOAT, `${tower}: embeddings stay float32`);
+  }
+});
