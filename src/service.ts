@@ -12,6 +12,8 @@ import { UrlFetcher, type Resolver } from './sources/url-fetcher.js';
 export interface ServiceOptions {
   /** DNS resolver for image URLs (tests inject one). */
   resolver?: Resolver;
+  /** Address policy for image URLs (tests inject one). */
+  isForbiddenAddress?: (address: string) => boolean;
   onConnect?: (address: string, hostname: string) => void;
 }
 
@@ -36,6 +38,7 @@ export class Service {
       maxBytes: config.urlMaxBytes,
       maxRedirects: config.urlMaxRedirects,
       resolver: options.resolver,
+      isForbidden: options.isForbiddenAddress,
       onConnect: options.onConnect,
     });
   }

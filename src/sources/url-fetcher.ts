@@ -19,6 +19,8 @@ export interface UrlFetchOptions {
   maxRedirects: number;
   /** DNS resolution (injectable for tests); defaults to the system resolver. */
   resolver?: Resolver;
+  /** Address policy (injectable for tests, which must treat one loopback address as public). */
+  isForbidden?: (address: string) => boolean;
   /** Called with each address the fetcher is about to connect to (tests and logs). */
   onConnect?: (address: string, hostname: string) => void;
 }
@@ -34,9 +36,11 @@ class ForbiddenAddressError extends BadRequestError {
 export class UrlFetcher {
   private readonly agent: Agent;
   private readonly resolver: Resolver;
+  private readonly forbidden: (address: string) => boolean;
 
   constructor(private readonly options: UrlFetchOptions) {
     this.resolver = options.resolver ?? ((host) => dnsLookup(host, { all: true, verbatim: true }));
+    this.forbidden = options.allowPrivate ? () => false : (options.isForbidden ?? isForbiddenAddress);
     this.agent = new Agent({
       connect: {
         timeout: Math.min(options.timeoutMs, 5000),
@@ -67,10 +71,8 @@ export class UrlFetcher {
       throw new UpstreamFetchError(`item ${index ?? 0}: cannot resolve ${hostname}: ${(e as Error).message}`, index);
     }
     if (addrs.length === 0) throw new UpstreamFetchError(`item ${index ?? 0}: ${hostname} has no addresses`, index);
-    if (!this.options.allowPrivate) {
-      const bad = addrs.find((a) => isForbiddenAddress(a.address));
-      if (bad) throw new ForbiddenAddressError(hostname, bad.address, index);
-    }
+    const bad = addrs.find((a) => this.forbidden(a.address));
+    if (bad) throw new ForbiddenAddressError(hostname, bad.address, index);
     return addrs;
   }
 
@@ -87,7 +89,7 @@ export class UrlFetcher {
     if (url.username || url.password) throw new BadRequestError(`item ${index ?? 0}: URLs with credentials are refused`, index, 'url_not_allowed');
     // The WHATWG parser has already normalised decimal/octal/hex IPv4 spellings to dotted quads.
     const host = url.hostname.replace(/^\[|\]$/g, '');
-    if (isIP(host) && !this.options.allowPrivate && isForbiddenAddress(host)) throw new ForbiddenAddressError(host, host, index);
+    if (isIP(host) && this.forbidden(host)) throw new ForbiddenAddressError(host, host, index);
     return url;
   }
 

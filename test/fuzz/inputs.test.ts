@@ -1,0 +1,258 @@
+// Seeded, bounded fuzzing of every input form: hundreds of mutated and hand-made bad inputs. Each
+// must get an answer that is 200 or a 4xx JSON error (never a 5xx, never a hang); afterwards the
+// server is ready, still gives the golden vectors, and its memory is bounded.
+
+import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { crc32, deflateSync } from 'node:zlib';
+import sharp from 'sharp';
+import t from 'tap';
+import { cosine, golden, IMAGES_DIR, TOL } from '../helpers/golden.js';
+import { cleanupTinyModel, startServer } from '../helpers/server.js';
+
+/** mulberry32, seeded: the same inputs every run. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = a;
+    x = Math.imul(x ^ (x >>> 15), x | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const rand = rng(20261127);
+const int = (n: number): number => Math.floor(rand() * n);
+
+const server = await startServer({ maxItems: 64, maxTextChars: 10000, maxImagePixels: 20_000_000, allowPrivateUrls: true, urlTimeoutMs: 3000, decodeThreads: 2 });
+
+// Mutated bytes are served by URL from here too.
+const blobs = new Map<string, Buffer>();
+const files = createServer((req, res) => {
+  const b = blobs.get(req.url ?? '');
+  if (!b) return res.writeHead(404).end();
+  res.writeHead(200, { 'content-type': 'image/jpeg' }).end(b);
+});
+files.listen(0, '127.0.0.1');
+await once(files, 'listening');
+const filesUrl = `http://127.0.0.1:${(files.address() as AddressInfo).port}`;
+
+t.teardown(async () => {
+  await server.close();
+  files.closeAllConnections();
+  files.close();
+  await cleanupTinyModel();
+});
+
+const statuses = new Map<number, number>();
+let tried = 0;
+
+async function send(path: string, init: RequestInit, label: string, expectOk?: boolean): Promise<number> {
+  const res = await fetch(server.url + path, { method: 'POST', signal: AbortSignal.timeout(20_000), ...init });
+  const text = await res.text();
+  tried++;
+  statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+  if (res.status >= 500 || (res.status !== 200 && !(res.status >= 400 && res.status < 500))) {
+    throw new Error(`${label}: HTTP ${res.status} ${text.slice(0, 300)}`);
+  }
+  if (res.status !== 200) {
+    const body = JSON.parse(text) as { error?: { code?: string; message?: string } };
+    if (!body.error?.code || !body.error.message) throw new Error(`${label}: ${res.status} without the JSON error shape: ${text.slice(0, 200)}`);
+  }
+  if (expectOk === true && res.status !== 200) throw new Error(`${label}: expected 200, got ${res.status} ${text.slice(0, 200)}`);
+  if (expectOk === false && res.status === 200) throw new Error(`${label}: expected a 4xx, got 200`);
+  return res.status;
+}
+
+const json = (body: unknown): RequestInit => ({ headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+
+/** One image through one of the five input forms, chosen by `i`. */
+async function sendImage(bytes: Buffer, i: number, label: string, expectOk?: boolean): Promise<number> {
+  switch (i % 5) {
+    case 0: {
+      const form = new FormData();
+      // lying content types on purpose: the service sniffs the bytes
+      form.append('file', new Blob([bytes], { type: ['image/png', 'image/jpeg', 'application/octet-stream', 'text/plain'][i % 4]! }), `f${i}`);
+      return send('/embed/image', { body: form }, `${label} (multipart)`, expectOk);
+    }
+    case 1:
+      return send('/embed/image', json({ image: bytes.toString('base64') }), `${label} (base64)`, expectOk);
+    case 2:
+      return send('/embed/image', json({ images: [`data:image/png;base64,${bytes.toString('base64')}`] }), `${label} (data URI)`, expectOk);
+    case 3: {
+      const key = `/blob-${i}`;
+      blobs.set(key, bytes);
+      return send('/embed/image', json({ url: filesUrl + key }), `${label} (URL)`, expectOk);
+    }
+    default:
+      return send('/embed/image', { headers: { 'content-type': 'image/jpeg' }, body: bytes }, `${label} (raw body)`, expectOk);
+  }
+}
+
+function mutate(b: Buffer, kind: number): Buffer {
+  const out = Buffer.from(b);
+  switch (kind % 4) {
+    case 0:
+      return out.subarray(0, int(out.length)); // truncated
+    case 1: {
+      for (let k = 0; k < 1 + int(8); k++) out[int(out.length)] ^= 1 << int(8); // bit flips
+      return out;
+    }
+    case 2: {
+      const at = int(Math.min(out.length, 64)); // header damage
+      for (let k = at; k < Math.min(out.length, at + 16); k++) out[k] = int(256);
+      return out;
+    }
+    default:
+      return Buffer.concat([out.subarray(0, int(out.length)), Buffer.from(Array.from({ length: 64 }, () => int(256)))]); // garbage tail
+  }
+}
+
+/** A PNG whose header claims width × height but whose data is tiny: a decompression bomb. */
+function bombPng(width: number, height: number): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(td) >>> 0);
+    return Buffer.concat([len, td, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8);
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.alloc(1 << 16))), chunk('IEND', Buffer.alloc(0))]);
+}
+
+const rssBefore = process.memoryUsage().rss;
+const photo = await readFile(join(IMAGES_DIR, 'photo.jpg'));
+const small = await sharp(photo).resize(64, 48).toBuffer();
+const corpus: [string, Buffer][] = [
+  ['jpeg', await sharp(small).jpeg().toBuffer()],
+  ['png', await sharp(small).png().toBuffer()],
+  ['webp', await sharp(small).webp().toBuffer()],
+  ['gif', await sharp(small).gif().toBuffer()],
+  ['tiff', await sharp(small).tiff().toBuffer()],
+];
+
+t.test('valid unusual images are embedded', async (t) => {
+  const unusual: [string, Buffer][] = [
+    ...corpus,
+    ['CMYK JPEG', await sharp(small).toColourspace('cmyk').jpeg().toBuffer()],
+    ['16-bit PNG', await sharp(small).toColourspace('rgb16').png().toBuffer()],
+    ['palette PNG', await sharp(small).png({ palette: true }).toBuffer()],
+    ['grey + alpha PNG', await sharp(small).greyscale().ensureAlpha(0.5).png().toBuffer()],
+    ['animated GIF', await sharp([small, await sharp(small).negate().toBuffer()], { join: { animated: true } }).gif().toBuffer()],
+    ['1×1 PNG', await sharp({ create: { width: 1, height: 1, channels: 3, background: '#ff0000' } }).png().toBuffer()],
+  ];
+  for (const [i, [label, bytes]] of unusual.entries()) await sendImage(bytes, i, label, true);
+  t.pass(`${unusual.length} unusual images embedded through every input form`);
+});
+
+t.test('mutated images: 200 or a 4xx, never a 5xx or a hang', async (t) => {
+  let i = 0;
+  for (const [format, bytes] of corpus) {
+    for (let k = 0; k < 48; k++, i++) await sendImage(mutate(bytes, k), i, `${format} mutation ${k}`);
+  }
+  t.pass(`${i} mutated images`);
+});
+
+t.test('hand-made bad images get 4xx', async (t) => {
+  const bad: [string, Buffer][] = [
+    ['empty', Buffer.alloc(0)],
+    ['zero bytes', Buffer.alloc(4096)],
+    ['random junk', Buffer.from(Array.from({ length: 2048 }, () => int(256)))],
+    ['PNG signature only', Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])],
+    ['JPEG SOI only', Buffer.from([0xff, 0xd8, 0xff])],
+    ['30000×30000 PNG bomb', bombPng(30000, 30000)],
+    ['1×100000000 PNG', bombPng(1, 100_000_000)],
+    ['SVG', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="99999" height="99999"/>')],
+    ['PDF', Buffer.from('%PDF-1.4\n%âãÏÓ\n')],
+    ['HTML', Buffer.from('<html><body>not an image</body></html>')],
+  ];
+  for (let i = 0; i < bad.length * 5; i++) {
+    const [label, bytes] = bad[i % bad.length]!;
+    await sendImage(bytes, i, label, false);
+  }
+  t.pass(`${bad.length * 5} bad images through every form`);
+});
+
+t.test('bad base64, data URIs, URLs and multipart bodies', async (t) => {
+  const cases: [string, RequestInit][] = [
+    ['invalid base64', json({ image: '@@@@' })],
+    ['base64 with one char too many', json({ image: 'QUJDRA' + 'A' })],
+    ['data URI without comma', json({ image: 'data:image/png;base64' })],
+    ['data URI not base64', json({ image: 'data:image/png,%89PNG' })],
+    ['data URI, empty payload', json({ image: 'data:image/png;base64,' })],
+    ['images: not an array', json({ images: 'abc' })],
+    ['images: numbers', json({ images: [1, 2, 3] })],
+    ['url: not a URL', json({ url: 'not a url' })],
+    ['url: empty', json({ url: '' })],
+    ['url: huge', json({ url: 'http://a.test/' + 'x'.repeat(100_000) })],
+    ['urls: 100 000 items', json({ urls: Array(100_000).fill('http://a.test/x.jpg') })],
+    ['multipart: truncated', { headers: { 'content-type': 'multipart/form-data; boundary=XyZ' }, body: '--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\nabc' }],
+    ['multipart: no boundary', { headers: { 'content-type': 'multipart/form-data' }, body: 'abc' }],
+    ['multipart: no parts', { headers: { 'content-type': 'multipart/form-data; boundary=XyZ' }, body: '--XyZ--\r\n' }],
+    ['multipart: only fields', { headers: { 'content-type': 'multipart/form-data; boundary=XyZ' }, body: '--XyZ\r\nContent-Disposition: form-data; name="model"\r\n\r\ntiny\r\n--XyZ--\r\n' }],
+    ['multipart: bad encoding_format', { headers: { 'content-type': 'multipart/form-data; boundary=XyZ' }, body: '--XyZ\r\nContent-Disposition: form-data; name="encoding_format"\r\n\r\nhex\r\n--XyZ--\r\n' }],
+    ['wrong content type', { headers: { 'content-type': 'application/xml' }, body: '<a/>' }],
+    ['no content type', { body: new Uint8Array([1, 2, 3]) }],
+  ];
+  for (const [label, init] of cases) await send('/embed/image', init, label, false);
+  t.pass(`${cases.length} malformed image requests`);
+});
+
+t.test('hostile and odd JSON texts', async (t) => {
+  const deep = '['.repeat(100_000) + ']'.repeat(100_000);
+  const cases: [string, string | object, boolean | undefined][] = [
+    ['1 MB string', { text: 'a'.repeat(1 << 20) }, false],
+    ['100 000 texts', { texts: Array(100_000).fill('a') }, false],
+    ['deeply nested JSON', `{"texts": ${deep}}`, false],
+    ['__proto__ key', '{"text": "a", "__proto__": {"polluted": true}}', false],
+    ['constructor.prototype key', '{"text": "a", "constructor": {"prototype": {"polluted": true}}}', false],
+    ['lone surrogates', '{"text": "a \\ud800 b \\udfff"}', true],
+    ['NUL and control characters', { text: 'a\u0000b\u0007c\u001b[31m' }, true],
+    ['empty string', { text: '' }, true],
+    ['only whitespace', { texts: [' ', '\t\n', '\u3000'] }, true],
+    ['RTL and combining marks', { text: 'שלום e\u0301\u0301\u0301 مرحبا' }, true],
+    ['emoji ZWJ sequences', { text: '👩‍👩‍👧‍👦'.repeat(500) }, true],
+    ['number instead of string', { text: 42 }, false],
+    ['null', { text: null }, false],
+    ['texts with a null', { texts: ['a', null] }, false],
+    ['empty texts array', { texts: [] }, false],
+    ['empty object', {}, false],
+    ['JSON array body', [1, 2], false],
+    ['JSON string body', '"hello"', false],
+    ['invalid JSON', '{"text": ', false],
+    ['trailing garbage', '{"text": "a"} xyz', false],
+    ['caption_cleanup not boolean', { text: 'a', caption_cleanup: 'yes' }, false],
+    ['encoding_format unknown', { text: 'a', encoding_format: 'hex' }, false],
+  ];
+  for (const [label, body, ok] of cases) await send('/embed/text', json(body), label, ok);
+  // invalid UTF-8 inside a JSON string: decoded with replacement characters, never a crash
+  await send('/embed/text', { headers: { 'content-type': 'application/json' }, body: Buffer.concat([Buffer.from('{"text": "a'), Buffer.from([0xc3, 0x28, 0xff, 0xfe]), Buffer.from('"}')]) }, 'invalid UTF-8');
+  // random JSON-ish strings
+  const alphabet = '{}[]":,\\ abtexs0123456789-.truefalsnul\u0000\u00ff\ud83d';
+  for (let i = 0; i < 150; i++) {
+    const s = Array.from({ length: 1 + int(60) }, () => alphabet[int(alphabet.length)]).join('');
+    await send(i % 2 ? '/embed/text' : '/v1/embeddings', json(s), `random JSON ${i}`);
+  }
+  const ok = await fetch(`${server.url}/embed/text`, { method: 'POST', ...json({ text: 'a' }) });
+  t.equal(ok.status, 200);
+  t.notOk(({} as Record<string, unknown>).polluted, 'no prototype pollution');
+});
+
+t.test('afterwards: ready, correct, memory bounded', async (t) => {
+  t.equal((await fetch(`${server.url}/readyz`)).status, 200, 'ready');
+  const g = golden.images[0]!;
+  const res = await fetch(`${server.url}/embed/image`, { method: 'POST', ...json({ image: (await readFile(join(IMAGES_DIR, g.file))).toString('base64') }) });
+  const body = (await res.json()) as { embeddings: number[][] };
+  t.ok(cosine(body.embeddings[0]!, g.embedding) >= TOL.imageCos, 'golden image vector');
+  const grown = (process.memoryUsage().rss - rssBefore) / 2 ** 20;
+  t.ok(grown < 400, `RSS grew by ${grown.toFixed(0)} MB over the run`);
+  t.comment(`inputs tried: ${tried}; statuses: ${JSON.stringify(Object.fromEntries([...statuses].sort((a, b) => a[0] - b[0])))}`);
+});
