@@ -1,8 +1,9 @@
-// The ceiling: raw onnxruntime-node session.run throughput, with the session options the service uses.
+// The ceiling: raw onnxruntime-node session.run throughput (on this thread, no worker, no HTTP),
+// with the session options the service uses.
 
 import ort from 'onnxruntime-node';
 import { join } from 'node:path';
-import { createSession } from '../src/inference/sessions.js';
+import { createOrtSession } from '../src/inference/ort-session.js';
 import { median, round } from './stats.js';
 
 export interface CeilingPoint {
@@ -33,7 +34,7 @@ async function timeRuns(run: () => Promise<unknown>, seconds: number): Promise<n
 }
 
 export async function imageCeiling(modelDir: string, imageRes: number, batches: number[], seconds: number): Promise<CeilingPoint[]> {
-  const { session } = await createSession(join(modelDir, 'image.onnx'), { provider: 'cpu', intraOpThreads: 0 });
+  const { session } = await createOrtSession(join(modelDir, 'image.onnx'), { provider: 'cpu', intraOpThreads: 0 });
   const out: CeilingPoint[] = [];
   for (const batch of batches) {
     const pixels = new Float32Array(batch * 3 * imageRes * imageRes).map(() => Math.random() * 2 - 1);
@@ -47,7 +48,7 @@ export async function imageCeiling(modelDir: string, imageRes: number, batches: 
 }
 
 export async function textCeiling(modelDir: string, tokenize: (s: string) => number[], batches: number[], seconds: number): Promise<CeilingPoint[]> {
-  const { session } = await createSession(join(modelDir, 'text.onnx'), { provider: 'cpu', intraOpThreads: 0 });
+  const { session } = await createOrtSession(join(modelDir, 'text.onnx'), { provider: 'cpu', intraOpThreads: 0 });
   const out: CeilingPoint[] = [];
   for (const batch of batches) {
     const rows = Array.from({ length: batch }, (_, i) => tokenize(CAPTIONS[i % CAPTIONS.length]!));

@@ -1,13 +1,12 @@
 // The loaded models: for each, its manifest, tokenizer, one ONNX Runtime session per tower and one
 // micro-batcher per tower that feeds it.
 
-import ort from 'onnxruntime-node';
 import { ModelNotFoundError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { ModelManifest } from '../model-manifest.js';
 import { MicroBatcher } from './batcher.js';
 import { readModelDir } from './model-dir.js';
-import { createSession, type ProviderChoice, type Session } from './sessions.js';
+import { Session, type ProviderChoice, type WireTensor } from './sessions.js';
 import { WordPieceTokenizer } from './tokenizer.js';
 
 export interface PoolOptions {
@@ -32,7 +31,7 @@ export interface ModelInfo {
 }
 
 /** Splits a [batch, dim] output into one Float32Array per item. */
-function rows(t: ort.Tensor): Float32Array[] {
+function rows(t: WireTensor): Float32Array[] {
   const [n, dim] = t.dims as [number, number];
   const data = t.data as Float32Array;
   return Array.from({ length: n }, (_, i) => data.slice(i * dim, (i + 1) * dim));
@@ -115,9 +114,9 @@ export class LoadedModel {
         mask[r * len + c] = 1n;
       }
     });
-    const out = await this.text.session.run({
-      input_ids: new ort.Tensor('int64', ids, [batch.length, len]),
-      attention_mask: new ort.Tensor('int64', mask, [batch.length, len]),
+    const out = await this.text.run({
+      input_ids: { type: 'int64', data: ids, dims: [batch.length, len] },
+      attention_mask: { type: 'int64', data: mask, dims: [batch.length, len] },
     });
     return rows(out.embeddings!);
   }
@@ -126,9 +125,10 @@ export class LoadedModel {
   async runImages(batch: Float32Array[]): Promise<Float32Array[]> {
     const res = this.imageRes;
     const per = 3 * res * res;
-    const pixels = batch.length === 1 ? batch[0]! : new Float32Array(batch.length * per);
-    if (batch.length > 1) batch.forEach((b, i) => pixels.set(b, i * per));
-    const out = await this.image.session.run({ pixel_values: new ort.Tensor('float32', pixels, [batch.length, 3, res, res]) });
+    // One buffer per batch, transferred to the session's worker.
+    const pixels = new Float32Array(batch.length * per);
+    batch.forEach((b, i) => pixels.set(b, i * per));
+    const out = await this.image.run({ pixel_values: { type: 'float32', data: pixels, dims: [batch.length, 3, res, res] } });
     return rows(out.embeddings!);
   }
 
@@ -143,7 +143,7 @@ export class LoadedModel {
   }
 
   async release(): Promise<void> {
-    await Promise.all([this.image.session.release(), this.text.session.release()]);
+    await Promise.all([this.image.release(), this.text.release()]);
   }
 }
 
@@ -157,8 +157,7 @@ export class ModelPool {
         const files = await readModelDir(dir);
         if (models.has(files.manifest.name)) throw new Error(`two model directories are named ${JSON.stringify(files.manifest.name)} (${dir})`);
         const sessionOptions = { provider: options.provider, intraOpThreads: options.intraOpThreads };
-        const image = await createSession(files.imagePath, sessionOptions);
-        const text = await createSession(files.textPath, sessionOptions);
+        const [image, text] = await Promise.all([Session.create(files.imagePath, sessionOptions), Session.create(files.textPath, sessionOptions)]);
         models.set(files.manifest.name, new LoadedModel(files.dir, files.manifest, new WordPieceTokenizer(files.vocabText), image, text, options));
       }
     } catch (e) {

@@ -1,51 +1,80 @@
-// ONNX Runtime sessions: CUDA when asked for (and present), CPU otherwise.
+// A handle on an ONNX Runtime session that runs on its own worker thread (see session-worker.ts):
+// run() transfers the input buffers there and the outputs back, without copies.
 
-import { availableParallelism } from 'node:os';
-import ort from 'onnxruntime-node';
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { AppError } from '../errors.js';
+import type { SessionOptions } from './ort-session.js';
+import type { WireTensor, WorkerReply, WorkerRequest } from './session-worker.js';
 
-export type ProviderChoice = 'cpu' | 'cuda' | 'auto';
+export type { ProviderChoice, SessionOptions } from './ort-session.js';
+export type { WireTensor } from './session-worker.js';
 
-export interface Session {
-  session: ort.InferenceSession;
-  provider: 'cpu' | 'cuda';
-}
-
-export interface SessionOptions {
-  provider: ProviderChoice;
-  intraOpThreads: number;
-}
+// The worker has this module's extension: .ts under the test runner, .js when built.
+const WORKER = new URL(`./session-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
 
 export class SessionLoadError extends AppError {
-  constructor(message: string, cause: unknown) {
-    super('model_load_failed', message, 500, undefined, { cause });
+  constructor(message: string) {
+    super('model_load_failed', message, 500);
   }
 }
 
-function sessionOptions(provider: 'cpu' | 'cuda', o: SessionOptions): ort.InferenceSession.SessionOptions {
-  return {
-    executionProviders: provider === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
-    graphOptimizationLevel: 'all',
-    // One run at a time per session (the batcher serialises), so inter-op parallelism only adds threads.
-    executionMode: 'sequential',
-    interOpNumThreads: 1,
-    // ORT's own default counts physical cores, which on some hosts (2-vCPU VMs measured here) gives
-    // one thread and half the speed; one thread per available CPU is what a dedicated service wants.
-    intraOpNumThreads: o.intraOpThreads > 0 ? o.intraOpThreads : availableParallelism(),
-  };
-}
+export class Session {
+  private nextId = 0;
+  private readonly pending = new Map<number, { resolve: (o: Record<string, WireTensor>) => void; reject: (e: Error) => void }>();
+  private failure: Error | undefined;
 
-export async function createSession(path: string, o: SessionOptions): Promise<Session> {
-  const tryCreate = async (provider: 'cpu' | 'cuda'): Promise<Session> => ({ session: await ort.InferenceSession.create(path, sessionOptions(provider, o)), provider });
-  try {
-    if (o.provider === 'cpu') return await tryCreate('cpu');
-    try {
-      return await tryCreate('cuda');
-    } catch (e) {
-      if (o.provider === 'cuda') throw e;
-      return await tryCreate('cpu');
+  private constructor(
+    private readonly worker: Worker,
+    readonly provider: 'cpu' | 'cuda',
+    readonly path: string,
+  ) {
+    worker.on('message', (msg: WorkerReply) => {
+      if (!('id' in msg)) return;
+      const p = this.pending.get(msg.id);
+      if (!p) return;
+      this.pending.delete(msg.id);
+      if ('error' in msg) p.reject(new Error(msg.error));
+      else p.resolve(msg.outputs);
+    });
+    const fail = (e: Error): void => {
+      this.failure = e;
+      for (const p of this.pending.values()) p.reject(e);
+      this.pending.clear();
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`the inference worker for ${path} exited (code ${code})`)));
+  }
+
+  static async create(path: string, options: SessionOptions): Promise<Session> {
+    const worker = new Worker(WORKER, { workerData: { path, options } });
+    const first = await new Promise<WorkerReply>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+      worker.once('exit', (code) => reject(new Error(`worker exited with code ${code}`)));
+    }).catch((e: Error) => ({ loadError: e.message }) as WorkerReply);
+    if ('loadError' in first) {
+      await worker.terminate();
+      throw new SessionLoadError(`cannot load ${path}: ${first.loadError}`);
     }
-  } catch (e) {
-    throw new SessionLoadError(`cannot load ${path}: ${(e as Error).message}`, e);
+    return new Session(worker, (first as { provider: 'cpu' | 'cuda' }).provider, path);
+  }
+
+  /** Runs the model; the feeds' buffers are transferred (detached here). */
+  run(feeds: Record<string, WireTensor>): Promise<Record<string, WireTensor>> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      const transfer = [...new Set(Object.values(feeds).map((t) => t.data.buffer as ArrayBuffer))];
+      this.worker.postMessage({ id, feeds } satisfies WorkerRequest, transfer);
+    });
+  }
+
+  async release(): Promise<void> {
+    await this.worker.terminate();
   }
 }
+
+export const createSession = Session.create;

@@ -98,7 +98,10 @@ function mutate(b: Buffer, kind: number): Buffer {
     case 0:
       return out.subarray(0, int(out.length)); // truncated
     case 1: {
-      for (let k = 0; k < 1 + int(8); k++) out[int(out.length)] ^= 1 << int(8); // bit flips
+      for (let k = 0; k < 1 + int(8); k++) {
+        const j = int(out.length); // bit flips
+        out[j] = out[j]! ^ (1 << int(8));
+      }
       return out;
     }
     case 2: {

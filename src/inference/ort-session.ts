@@ -1,0 +1,36 @@
+// Creating an ONNX Runtime session: provider choice (CUDA when asked for and present, else CPU) and
+// the session options chosen by measurement. Used inside the session worker and by the benchmark.
+
+import { availableParallelism } from 'node:os';
+import ort from 'onnxruntime-node';
+
+export type ProviderChoice = 'cpu' | 'cuda' | 'auto';
+
+export interface SessionOptions {
+  provider: ProviderChoice;
+  intraOpThreads: number;
+}
+
+export function sessionOptions(provider: 'cpu' | 'cuda', o: SessionOptions): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: provider === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
+    graphOptimizationLevel: 'all',
+    // One run at a time per session (the batcher serialises), so inter-op parallelism only adds threads.
+    executionMode: 'sequential',
+    interOpNumThreads: 1,
+    // ORT's own default counts physical cores, which on some hosts (2-vCPU VMs measured here) gives
+    // one thread and half the speed; one thread per available CPU is what a dedicated service wants.
+    intraOpNumThreads: o.intraOpThreads > 0 ? o.intraOpThreads : availableParallelism(),
+  };
+}
+
+export async function createOrtSession(path: string, o: SessionOptions): Promise<{ session: ort.InferenceSession; provider: 'cpu' | 'cuda' }> {
+  const tryCreate = async (provider: 'cpu' | 'cuda') => ({ session: await ort.InferenceSession.create(path, sessionOptions(provider, o)), provider });
+  if (o.provider === 'cpu') return tryCreate('cpu');
+  try {
+    return await tryCreate('cuda');
+  } catch (e) {
+    if (o.provider === 'cuda') throw e;
+    return tryCreate('cpu');
+  }
+}
