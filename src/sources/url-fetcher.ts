@@ -26,9 +26,14 @@ export interface UrlFetchOptions {
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_URL_LENGTH = 8192;
 
 class ForbiddenAddressError extends BadRequestError {
-  constructor(host: string, address: string, index?: number) {
+  constructor(
+    readonly host: string,
+    readonly address: string,
+    index?: number,
+  ) {
     super(`item ${index ?? 0}: image URL host ${host} resolves to ${address}, a private or reserved address (start with --allow-private-urls to permit)`, index, 'url_not_allowed');
   }
 }
@@ -77,6 +82,7 @@ export class UrlFetcher {
   }
 
   private checkUrl(raw: string, index?: number): URL {
+    if (raw.length > MAX_URL_LENGTH) throw new BadRequestError(`item ${index ?? 0}: URL longer than ${MAX_URL_LENGTH} characters`, index, 'invalid_url');
     let url: URL;
     try {
       url = new URL(raw);
@@ -146,9 +152,13 @@ export class UrlFetcher {
   }
 
   private wrap(e: unknown, url: URL, index: number | undefined, deadline: AbortSignal): Error {
+    if (e instanceof ForbiddenAddressError && e.index !== index) return new ForbiddenAddressError(e.host, e.address, index);
     if (e instanceof BadRequestError || e instanceof PayloadTooLargeError || e instanceof UpstreamFetchError) return e;
     const cause = (e as { cause?: unknown }).cause;
-    if (cause instanceof BadRequestError || cause instanceof UpstreamFetchError) return cause;
+    // Refusals raised inside the agent's DNS lookup do not know the item: name it here.
+    if (cause instanceof ForbiddenAddressError) return new ForbiddenAddressError(cause.host, cause.address, index);
+    if (cause instanceof UpstreamFetchError) return new UpstreamFetchError(cause.message.replace(/^item \d+/, `item ${index ?? 0}`), index, cause.code);
+    if (cause instanceof BadRequestError) return cause;
     const code = (e as { code?: string }).code;
     if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') {
       return new PayloadTooLargeError(`item ${index ?? 0}: the image at ${url.host} is over the limit of ${this.options.maxBytes} bytes`, index, 'url_too_large');
