@@ -88,6 +88,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const { status, code, message, index } = describeError(err);
     if (err instanceof ClientGoneError) {
       req.log.debug('client went away before inference');
+    } else if (status === 503 || status === 504) {
+      req.log.warn({ code, status }, message); // load shedding: expected under overload, no stack
     } else if (status >= 500) {
       req.log.error({ err }, 'request failed');
     } else {

@@ -5,6 +5,7 @@
 import type { Config } from './config.js';
 import { BadRequestError, PayloadTooLargeError } from './errors.js';
 import type { Metrics } from './metrics.js';
+import { ClientGoneError } from './inference/batcher.js';
 import { preCaption } from './inference/caption.js';
 import type { ImagePreprocessor } from './inference/image-preprocessor.js';
 import type { LoadedModel, ModelPool } from './inference/model-pool.js';
@@ -104,11 +105,19 @@ export class Embedder {
   async embedImages(model: LoadedModel, inputs: ImageInput[], options: EmbedOptions = {}): Promise<Float32Array[]> {
     this.checkCount(inputs.length, 'images');
     const deadline = options.deadline ?? Date.now() + this.limits.requestTimeoutMs;
-    // Refuse early, before decoding, when the queue cannot take this request now.
-    const batcher = model.imageBatcher;
-    batcher.checkRoom(inputs.length);
-    const pixels = await this.prepareImages(model, inputs, options.signal);
-    const vectors = await allOrFirstError(batcher.submitAll(pixels, { deadline, signal: options.signal }));
+    // Admission before decoding: a full pipeline refuses at once (503) instead of after the work.
+    const enqueue = model.imageBatcher.admit(inputs.length, { deadline, signal: options.signal });
+    let pixels: Float32Array[];
+    try {
+      pixels = await this.prepareImages(model, inputs, options.signal);
+    } catch (e) {
+      enqueue();
+      if (!options.signal?.aborted) throw e;
+      // The client left while its images were being fetched or decoded: nothing reaches the model.
+      this.metrics?.rejected.inc({ model: model.name, tower: 'image', reason: 'client_gone' }, inputs.length);
+      throw new ClientGoneError();
+    }
+    const vectors = await allOrFirstError(enqueue(pixels));
     this.metrics?.items.inc({ model: model.name, modality: 'image' }, inputs.length);
     return vectors;
   }

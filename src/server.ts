@@ -74,6 +74,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
     app.log.info({ models: app.service.pool?.names, ms: Date.now() - started }, 'ready');
   } catch (e) {
     app.log.fatal({ err: e }, 'models failed to load');
+    if (config.onLoadError === 'not-ready') return; // keeps serving /healthz 200, /readyz 503 "failed"
     await app.close().catch(() => undefined);
     process.exit(1);
   }

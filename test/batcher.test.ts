@@ -87,3 +87,13 @@ t.test('a failing batch fails only its own items; the next batch runs', async (t
   t.same(await Promise.all(b.submitAll([1, 2], { deadline: far() })), [1, 2]);
   t.equal(calls, 2);
 });
+
+t.test('admission reserves places for items still being prepared', async (t) => {
+  const { b } = make({ maxQueue: 3 });
+  const enqueue = b.admit(2, { deadline: far() });
+  t.throws(() => b.admit(2, { deadline: far() }), OverloadedError, 'reserved places count as taken');
+  const c = b.admit(1, { deadline: far() });
+  c(); // given back unused
+  t.same(await Promise.all(enqueue([4, 5])), [40, 50]);
+  t.ok(b.admit(3, { deadline: far() }), 'all places free again');
+});

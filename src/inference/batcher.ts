@@ -50,6 +50,10 @@ interface Entry<I, O> {
 
 export class MicroBatcher<I, O> {
   private queue: Entry<I, O>[] = [];
+  /** Items admitted but still being prepared (fetched, decoded) before they are queued. */
+  private reserved = 0;
+  /** Moving average of a batch's run time, for Retry-After. */
+  private batchMs = 100;
   private running = false;
   private waitTimer: NodeJS.Timeout | undefined;
   private idleWaiters: (() => void)[] = [];
@@ -64,22 +68,44 @@ export class MicroBatcher<I, O> {
     return this.running;
   }
 
-  /** Seconds a client should wait before retrying when the queue is full: about one queue's worth of batches. */
+  /** Seconds a client should wait before retrying when the queue is full: the time to work the queue off. */
   private retryAfter(): number {
-    return Math.max(1, Math.ceil(this.queue.length / this.options.maxBatch));
+    const batches = (this.queue.length + this.reserved) / this.options.maxBatch;
+    return Math.max(1, Math.ceil((batches * this.batchMs) / 1000));
   }
 
-  /** Throws OverloadedError unless `n` more items fit in the queue now. */
-  checkRoom(n: number): void {
-    if (this.queue.length + n > this.options.maxQueue) {
+  /** Throws OverloadedError unless `n` more items fit (queued plus admitted-and-preparing). */
+  private checkRoom(n: number): void {
+    if (this.queue.length + this.reserved + n > this.options.maxQueue) {
       this.options.onDropped?.('queue_full');
-      throw new OverloadedError(`the ${this.options.name} queue is full (${this.queue.length} waiting); retry later`, this.retryAfter());
+      throw new OverloadedError(`the ${this.options.name} queue is full (${this.queue.length + this.reserved} waiting); retry later`, this.retryAfter());
     }
+  }
+
+  /**
+   * Admits `n` items that need preparing before they can be queued (image decoding), so that a
+   * full pipeline refuses new work at once instead of after the preparation. Call the returned
+   * function with the prepared inputs, or with nothing to give the places back.
+   */
+  admit(n: number, options: SubmitOptions): (inputs?: I[]) => Promise<O>[] {
+    this.checkRoom(n);
+    this.reserved += n;
+    let used = false;
+    return (inputs) => {
+      if (used) throw new Error('admission already used');
+      used = true;
+      this.reserved -= n;
+      return inputs ? this.enqueueAll(inputs, options) : [];
+    };
   }
 
   /** Queues items atomically: all of them are accepted or none (a request never half-enters). */
   submitAll(inputs: I[], options: SubmitOptions): Promise<O>[] {
     this.checkRoom(inputs.length);
+    return this.enqueueAll(inputs, options);
+  }
+
+  private enqueueAll(inputs: I[], options: SubmitOptions): Promise<O>[] {
     const promises = inputs.map((input) => this.enqueue(input, options));
     this.schedule();
     return promises;
@@ -158,7 +184,9 @@ export class MicroBatcher<I, O> {
       try {
         const outputs = await this.options.run(batch.map((e) => e.input));
         if (outputs.length !== batch.length) throw new Error(`batch returned ${outputs.length} outputs for ${batch.length} inputs`);
-        this.options.onBatch?.(batch.length, performance.now() - started);
+        const ms = performance.now() - started;
+        this.batchMs = 0.8 * this.batchMs + 0.2 * ms;
+        this.options.onBatch?.(batch.length, ms);
         batch.forEach((e, i) => e.resolve(outputs[i]!));
       } catch (e) {
         const err = new InferenceError(`inference failed for a batch of ${batch.length} on ${this.options.name}: ${(e as Error).message}`, { cause: e });

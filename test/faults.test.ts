@@ -1,0 +1,117 @@
+// Faults: broken model files at start, an inference error in one batch, a client that leaves while
+// its items are queued, and CORS/auth defaults.
+
+import { cp, mkdtemp, readFile, rm, truncate, unlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { resolveArch } from '../src/convert/arch.js';
+import { synthesizeModel } from '../src/convert/synth.js';
+import { runCli, spawnCli } from './helpers/cli.js';
+import { IMAGES_DIR } from './helpers/golden.js';
+import { cleanupTinyModel, postJson, startServer, tinyModel } from './helpers/server.js';
+
+const dir = await mkdtemp(join(tmpdir(), 'albef-faults-'));
+t.teardown(async () => {
+  await rm(dir, { recursive: true, force: true });
+  await cleanupTinyModel();
+});
+
+const small = {
+  layout: 'pretrain' as const,
+  vision: { patch: 16, dim: 48, depth: 2, heads: 4 },
+  text: { vocab_size: 30522, dim: 32, layers: 4, fusion_layer: 2, heads: 4, intermediate: 128, max_pos: 512 },
+  embed_dim: 32,
+  checkpoint_image_res: 64,
+  image_res: 96,
+};
+
+t.test('a corrupt or missing ONNX file at start: clear error, exit 1, or not-ready when asked', async (t) => {
+  const { dir: tiny } = await tinyModel();
+  const corrupt = join(dir, 'corrupt');
+  await cp(tiny, corrupt, { recursive: true });
+  await truncate(join(corrupt, 'image.onnx'), 100);
+  const a = await runCli(['serve', '--models', corrupt, '--port', '0']);
+  t.equal(a.code, 1, 'exit code 1');
+  t.match(a.stdout + a.stderr, /cannot load .*image\.onnx/);
+
+  const missing = join(dir, 'missing');
+  await cp(tiny, missing, { recursive: true });
+  await unlink(join(missing, 'text.onnx.data'));
+  const b = await runCli(['serve', '--models', missing, '--port', '0']);
+  t.equal(b.code, 1);
+  t.match(b.stdout + b.stderr, /text\.onnx\.data is missing/);
+
+  const child = spawnCli(['serve', '--models', corrupt, '--port', '0', '--on-load-error', 'not-ready']);
+  let log = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      log += d;
+      const m = log.match(/Server listening at (http:\/\/127\.0\.0\.1:\d+)/);
+      if (m) resolve(m[1]!);
+    });
+    child.on('exit', (code) => reject(new Error(`exited ${code}: ${log}`)));
+  });
+  let ready: Response | undefined;
+  for (let i = 0; i < 100; i++) {
+    ready = await fetch(`${url}/readyz`);
+    if (((await ready.clone().json()) as { status: string }).status === 'failed') break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  t.equal(ready!.status, 503, 'not ready');
+  t.same(await ready!.json(), { status: 'failed' });
+  t.equal((await fetch(`${url}/healthz`)).status, 200, 'but alive');
+  t.equal((await postJson(`${url}/embed/text`, { text: 'a' })).status, 503, 'embeddings refused with 503');
+  child.kill('SIGTERM');
+  await new Promise((r) => child.on('exit', r));
+});
+
+t.test('an inference error fails only its batch; the next batch succeeds', async (t) => {
+  // A text tower whose embedding table is smaller than the vocabulary: ids ≥ 102 make Gather fail.
+  const out = join(dir, 'short-vocab');
+  await synthesizeModel({ arch: resolveArch({ ...small, text: { ...small.text, vocab_size: 102 } }), out, name: 'short-vocab' });
+  const server = await startServer({ models: [out] });
+  t.teardown(() => server.close());
+  const bad = await postJson(`${server.url}/embed/text`, { text: 'the cat' });
+  t.equal(bad.status, 500);
+  t.match(bad.json.error, { code: 'inference_failed', request_id: String });
+  const good = await postJson(`${server.url}/embed/text`, { text: '🐶' }); // [CLS] [UNK]: ids 101, 100
+  t.equal(good.status, 200, 'the next request succeeds');
+  t.equal((await fetch(`${server.url}/readyz`)).status, 200, 'still ready');
+});
+
+t.test('a client that disconnects while queued costs no inference', async (t) => {
+  // A slower image tower so that a queue forms behind a first request.
+  const out = join(dir, 'slower');
+  await synthesizeModel({ arch: resolveArch({ ...small, vision: { patch: 16, dim: 192, depth: 6, heads: 3 }, image_res: 384 }), out, name: 'slower' });
+  const server = await startServer({ models: [out], maxBatchImages: 1 });
+  t.teardown(() => server.close());
+  const png = (await readFile(join(IMAGES_DIR, 'tiny.png'))).toString('base64');
+  const busy = postJson(`${server.url}/embed/image`, { images: Array(24).fill(png) });
+  await new Promise((r) => setTimeout(r, 50));
+  const ac = new AbortController();
+  const leaving = fetch(`${server.url}/embed/image`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ images: [png, png] }), signal: ac.signal }).catch(() => 'aborted');
+  await new Promise((r) => setTimeout(r, 50));
+  ac.abort();
+  t.equal(await leaving, 'aborted');
+  t.equal((await busy).status, 200);
+  const metrics = await (await fetch(`${server.url}/metrics`)).text();
+  const dropped = Number(metrics.match(/albef_rejected_items_total\{model="slower",tower="image",reason="client_gone"\} (\d+)/)?.[1] ?? 0);
+  const inferred = Number(metrics.match(/albef_batch_size_sum\{model="slower",tower="image"\} (\d+)/)?.[1]);
+  t.equal(dropped, 2, 'both items of the departed client were dropped (while decoding or queued)');
+  t.equal(inferred, 24, 'only the first request reached the model');
+});
+
+t.test('CORS is off by default and on when configured', async (t) => {
+  const plain = await startServer();
+  const withCors = await startServer({ cors: true });
+  t.teardown(async () => {
+    await plain.close();
+    await withCors.close();
+  });
+  const headers = { origin: 'https://example.com', 'content-type': 'application/json' };
+  const a = await fetch(`${plain.url}/embed/text`, { method: 'POST', headers, body: JSON.stringify({ text: 'a' }) });
+  t.equal(a.headers.get('access-control-allow-origin'), null, 'no CORS headers by default');
+  const b = await fetch(`${withCors.url}/embed/text`, { method: 'POST', headers, body: JSON.stringify({ text: 'a' }) });
+  t.equal(b.headers.get('access-control-allow-origin'), 'https://example.com');
+});
