@@ -2,26 +2,15 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../src/paths.js';
+import { freePort } from '../test/helpers/cli.js';
 
 export interface RunningService {
   origin: string;
   child: ChildProcess;
   coldStartMs: number;
   stop: () => Promise<number | null>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
 }
 
 /** Starts the service and returns once /readyz answers 200 (that time is the cold start). */

@@ -10,7 +10,7 @@ import { writeModelDir } from './model-writer.js';
 import { numel } from './tensor-data.js';
 
 /** mulberry32: a tiny, fast, seedable PRNG (quality is ample for synthetic weights). */
-function rng(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -46,7 +46,7 @@ export class SyntheticSource implements TensorSource {
   async read(key: string): Promise<Float32Array> {
     const shape = this.shapes.get(key);
     if (!shape) throw new Error(`synthetic source has no tensor ${key}`);
-    const next = rng(hashKey(key, this.seed));
+    const next = mulberry32(hashKey(key, this.seed));
     const out = new Float32Array(numel(shape));
     const isNormWeight = /(norm\d?|LayerNorm)\.weight$/.test(key);
     const isBias = key.endsWith('.bias');

@@ -10,21 +10,12 @@ import { join } from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import t from 'tap';
+import { mulberry32 } from '../../src/convert/synth.js';
 import { cosine, golden, IMAGES_DIR, TOL } from '../helpers/golden.js';
 import { cleanupTinyModel, startServer } from '../helpers/server.js';
 
-/** mulberry32, seeded: the same inputs every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = rng(20261127);
+// Seeded: the same inputs every run.
+const rand = mulberry32(20261127);
 const int = (n: number): number => Math.floor(rand() * n);
 
 const server = await startServer({ maxItems: 64, maxTextChars: 10000, maxImagePixels: 20_000_000, allowPrivateUrls: true, urlTimeoutMs: 3000, decodeThreads: 2 });
