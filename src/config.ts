@@ -37,6 +37,10 @@ export const ConfigSchema = Type.Object({
   apiKey: List([], 'API keys accepted as "Authorization: Bearer KEY" (repeat for several); none = no auth'),
   cors: Bool(false, 'send CORS headers allowing any origin'),
   warmup: Bool(true, 'run one inference per tower before reporting ready'),
+  fetch: Type.Union([Type.Literal(''), Type.Literal('albef_4m'), Type.Literal('albef_14m')], {
+    default: '',
+    description: 'when no model is found, download and convert this official one (albef_4m or albef_14m) into the first --models directory',
+  }),
   onLoadError: Type.Union([Type.Literal('exit'), Type.Literal('not-ready')], {
     default: 'exit',
     description: 'when a model fails to load: exit with code 1, or keep running with /readyz 503 (and /healthz 200) for inspection',

@@ -1,6 +1,7 @@
 // Process entry for `albef-embed serve` (and `npm start`): configuration → app → listen → load models
 // → ready; SIGTERM/SIGINT stop accepting, finish accepted work and exit 0.
 
+import { join } from 'node:path';
 import { buildApp } from './app.js';
 import { ConfigError, describeConfig, loadConfig } from './config.js';
 import { AppError } from './errors.js';
@@ -36,11 +37,15 @@ export async function serveCommand(argv: string[]): Promise<void> {
   try {
     models = await findModelDirs(config.models);
   } catch (e) {
-    if (e instanceof AppError && e.code === 'no_models') {
+    if (!(e instanceof AppError && e.code === 'no_models')) throw e;
+    if (!config.fetch) {
       process.stderr.write(`albef-embed serve: ${e.message}\n`);
       process.exit(1);
     }
-    throw e;
+    // First start with --fetch: download and convert the official model, then serve it.
+    const { fetchModel } = await import('./cli/fetch-command.js');
+    await fetchModel({ preset: config.fetch, out: join(config.models[0]!, config.fetch) });
+    models = await findModelDirs(config.models);
   }
 
   const app = await buildApp({ ...config, models });
