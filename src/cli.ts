@@ -12,7 +12,8 @@ Commands:
   convert   checkpoint (.pth) → model dir      (albef-embed convert --help)
   fetch     download an official model, convert it
   synth     random-weight model of the official shape, for benchmarks
-  embed     one-off embeddings as JSON
+  embed     one-off embeddings as JSON, or a folder / text file to JSON lines
+  healthcheck  exit 0 when the local service is ready (container HEALTHCHECK)
 `;
 
 async function main(argv: string[]): Promise<void> {
@@ -28,6 +29,8 @@ async function main(argv: string[]): Promise<void> {
       return (await import('./cli/embed-command.js')).embedCommand(rest);
     case 'fetch':
       return (await import('./cli/fetch-command.js')).fetchCommand(rest);
+    case 'healthcheck':
+      return (await import('./cli/healthcheck-command.js')).healthcheckCommand(rest);
     case undefined:
     case '-h':
     case '--help':

@@ -48,6 +48,11 @@ export interface FetchOptions {
 }
 
 export async function fetchModel(o: FetchOptions): Promise<string> {
+  const out = o.out ?? join('models', o.preset);
+  if (!o.force && (await stat(join(out, 'model.json')).then(() => true, () => false))) {
+    log(`${out} already holds a model (use --force to rebuild it)`);
+    return out;
+  }
   const url = o.url ?? OFFICIAL_URLS[o.preset];
   const cacheDir = o.cacheDir ?? join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'albef-embed');
   await mkdir(cacheDir, { recursive: true });
@@ -70,7 +75,6 @@ export async function fetchModel(o: FetchOptions): Promise<string> {
     progress.done();
     log(`downloaded ${r.bytes} bytes, sha256 ${r.sha256}${r.resumed ? ' (resumed)' : ''}`);
   }
-  const out = o.out ?? join('models', o.preset);
   await convertCheckpoint({ checkpoint: file, out, preset: o.archFile ? undefined : o.preset, archFile: o.archFile, imageRes: o.imageRes, precision: o.precision, name: o.preset, force: o.force, log });
   log(`model ready in ${out}`);
   return out;

@@ -1,0 +1,38 @@
+# syntax=docker/dockerfile:1
+# albef-embed, CPU image. Models live in a volume at /models, or are baked in at build time:
+#   docker build -t albef-embed .                                  # no model inside
+#   docker build -t albef-embed:4m --build-arg BAKE_MODEL=albef_4m .
+ARG NODE_IMAGE=node:22-bookworm-slim
+
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json .npmrc tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY bench ./bench
+COPY test/helpers ./test/helpers
+COPY assets ./assets
+# .npmrc skips onnxruntime-node's CUDA download: the CPU binaries ship in the package.
+RUN npm ci --no-audit --no-fund && npm prune --omit=dev --no-audit --no-fund
+
+FROM build AS models
+ARG BAKE_MODEL=""
+RUN mkdir -p /models && if [ -n "$BAKE_MODEL" ]; then node dist/src/cli.js fetch "$BAKE_MODEL" --out "/models/$BAKE_MODEL" --cache-dir /tmp/albef-cache && rm -rf /tmp/albef-cache; fi
+
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production \
+    ALBEF_HOST=0.0.0.0 \
+    ALBEF_PORT=8080 \
+    ALBEF_MODELS=/models
+WORKDIR /app
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY --from=build /app/assets ./assets
+COPY --from=models --chown=node:node /models /models
+USER node
+VOLUME ["/models"]
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --start-period=120s --retries=3 CMD ["node", "dist/src/cli.js", "healthcheck"]
+# node is PID 1 and handles SIGTERM/SIGINT itself (drain, then exit 0).
+ENTRYPOINT ["node", "dist/src/cli.js"]
+CMD ["serve"]
