@@ -7,17 +7,26 @@ import { Embedder } from '../embedder.js';
 import { ImagePreprocessor } from '../inference/image-preprocessor.js';
 import { ModelPool } from '../inference/model-pool.js';
 import { UrlFetcher } from '../sources/url-fetcher.js';
-import { parse, UsageError } from './args.js';
+import { relative, sep } from 'node:path';
+import { intOption, log, parse, UsageError } from './args.js';
+import { embedToJsonLines, listImages, readTextLines } from './batch-embed.js';
 
 const USAGE = `
 Usage: albef-embed embed --model DIR (--text TEXT ... | --image FILE_OR_URL ...) [options]
+       albef-embed embed --model DIR (--images DIR_OR_GLOB | --texts FILE) --out vectors.jsonl
 
-Prints {"model", "modality", "dim", "embeddings"} as JSON.
+The first form prints {"model", "modality", "dim", "embeddings"} as JSON. The second embeds a folder
+(or glob, e.g. 'photos/**/*.jpg') of images, or a text file with one text per line, into JSON lines
+{"id", "embedding"} (id: the image path relative to the folder, or the line number), with progress
+on stderr; rerunning it resumes where it stopped.
 
 Options:
   --model DIR          model directory
   --text TEXT          a text to embed (repeat for several)
   --image FILE         an image file or http(s) URL (repeat for several)
+  --images DIR_OR_GLOB images to index      --texts FILE   texts to index, one per line
+  --out FILE           JSON lines output (appended to; ids already there are skipped)
+  --batch N            items per inference batch in indexing mode (default 16)
   --no-caption-cleanup embed texts as given (ALBEF's pre_caption is on by default)
   --encoding-format F  float (default) | base64
 `;
@@ -31,9 +40,14 @@ export async function embedCommand(argv: string[]): Promise<void> {
       image: { type: 'string', multiple: true },
       'no-caption-cleanup': { type: 'boolean' },
       'encoding-format': { type: 'string' },
+      images: { type: 'string' },
+      texts: { type: 'string' },
+      out: { type: 'string' },
+      batch: { type: 'string' },
     },
     USAGE,
   );
+  if (values.images || values.texts) return indexCommand(values as IndexValues);
   const texts = values.text ?? [];
   const images = values.image ?? [];
   if (!values.model || (texts.length === 0) === (images.length === 0)) throw new UsageError(`give --model and either --text or --image\n${USAGE}`);
@@ -52,6 +66,39 @@ export async function embedCommand(argv: string[]): Promise<void> {
       : await embedder.embedImages(model, await Promise.all(images.map(async (f) => (/^https?:\/\//.test(f) ? { url: f } : { bytes: await readFile(f) }))));
     const embeddings = vectors.map((v) => (format === 'base64' ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') : Array.from(v)));
     process.stdout.write(JSON.stringify({ model: model.name, modality: texts.length ? 'text' : 'image', dim: model.dim, embeddings }) + '\n');
+  } finally {
+    await Promise.all([preprocessor.close(), fetcher.close(), pool.release()]);
+  }
+}
+
+interface IndexValues {
+  model?: string;
+  images?: string;
+  texts?: string;
+  out?: string;
+  batch?: string;
+  'no-caption-cleanup'?: boolean;
+}
+
+async function indexCommand(values: IndexValues): Promise<void> {
+  if (!values.model || !values.out || (values.images && values.texts)) throw new UsageError(`give --model, --out and one of --images or --texts\n${USAGE}`);
+  const batch = intOption(values.batch, '--batch') ?? 16;
+  let items: { id: string; image?: string; text?: string }[];
+  if (values.images) {
+    const { root, files } = await listImages(values.images);
+    items = files.map((f) => ({ id: relative(root, f).split(sep).join('/'), image: f }));
+  } else items = await readTextLines(values.texts!);
+  if (items.length === 0) throw new UsageError(`nothing to embed in ${values.images ?? values.texts}`);
+
+  const config = resolveConfig({ models: [values.model], warmup: false, maxItems: Math.max(batch, 1), maxQueueImages: Math.max(64, batch), requestTimeoutMs: 600_000 });
+  const pool = await ModelPool.load(config.models, { ...config, metrics: undefined });
+  const preprocessor = new ImagePreprocessor(config.decodeThreads);
+  const fetcher = new UrlFetcher({ allowPrivate: true, timeoutMs: config.urlTimeoutMs, maxBytes: config.urlMaxBytes, maxRedirects: config.urlMaxRedirects });
+  try {
+    const embedder = new Embedder(pool, preprocessor, fetcher, config);
+    const r = await embedToJsonLines(embedder, pool.get(), items, values.out, { batch, cleanup: !values['no-caption-cleanup'] });
+    log(`${values.out}: ${r.written} written, ${r.skipped} already there, ${r.failed} failed`);
+    if (r.failed > 0) process.exitCode = 1;
   } finally {
     await Promise.all([preprocessor.close(), fetcher.close(), pool.release()]);
   }
