@@ -13,6 +13,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
+import { resolveConfig } from '../src/config.js';
 import { PRESETS, resolveArch } from '../src/convert/arch.js';
 import { synthesizeModel } from '../src/convert/synth.js';
 import { preCaption } from '../src/inference/caption.js';
@@ -135,7 +136,7 @@ async function benchPrecision(precision: string): Promise<PrecisionResult> {
 
 /** int8 against fp32 on the same weights: cosine of the embeddings of the fixture images and texts. */
 async function int8Fidelity(): Promise<{ image: { mean: number; min: number }; text: { mean: number; min: number } }> {
-  const load = (p: string) => ModelPool.load([join(PACKAGE_ROOT, 'bench', '.models', `albef_4m-${p}`)], { provider: 'cpu', intraOpThreads: 0, maxBatchImages: 8, maxBatchTexts: 64, batchWaitMs: 0, maxQueueImages: 64, maxQueueTexts: 64 });
+  const load = (p: string) => ModelPool.load([join(PACKAGE_ROOT, 'bench', '.models', `albef_4m-${p}`)], resolveConfig({}));
   const [f, q] = [await load('fp32'), await load('int8')];
   const fm = f.get();
   const qm = q.get();

@@ -3,11 +3,12 @@
 // file are skipped; a torn last line from an interrupted run is dropped).
 
 import { createReadStream } from 'node:fs';
-import { appendFile, readdir, readFile, stat, truncate } from 'node:fs/promises';
+import { appendFile, readdir, readFile, truncate } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Embedder } from '../embedder.js';
 import { AppError } from '../errors.js';
+import { isDirectory } from '../fs-utils.js';
 import type { LoadedModel } from '../inference/model-pool.js';
 import { log } from './args.js';
 
@@ -25,11 +26,7 @@ async function walk(dir: string): Promise<string[]> {
 
 /** A directory (recursively), or a glob: `*`, `?` within a name, `**` across directories. */
 export async function listImages(pattern: string): Promise<{ root: string; files: string[] }> {
-  const isDir = await stat(pattern).then(
-    (s) => s.isDirectory(),
-    () => false,
-  );
-  if (isDir) return { root: pattern, files: (await walk(pattern)).filter((f) => IMAGE_EXT.test(f)).sort() };
+  if (await isDirectory(pattern)) return { root: pattern, files: (await walk(pattern)).filter((f) => IMAGE_EXT.test(f)).sort() };
   const parts = pattern.split(/[\\/]/);
   const firstWild = parts.findIndex((p) => /[*?]/.test(p));
   const root = firstWild <= 0 ? dirname(pattern) : parts.slice(0, firstWild).join(sep) || '.';

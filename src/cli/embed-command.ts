@@ -2,12 +2,11 @@
 // stdout, through the same pipeline as the service (no HTTP involved).
 
 import { readFile } from 'node:fs/promises';
-import { resolveConfig } from '../config.js';
-import { Embedder } from '../embedder.js';
-import { ImagePreprocessor } from '../inference/image-preprocessor.js';
-import { ModelPool } from '../inference/model-pool.js';
-import { UrlFetcher } from '../sources/url-fetcher.js';
 import { relative, sep } from 'node:path';
+import { resolveConfig, type Config } from '../config.js';
+import type { Embedder } from '../embedder.js';
+import { Metrics } from '../metrics.js';
+import { Service } from '../service.js';
 import { intOption, log, parse, UsageError } from './args.js';
 import { embedToJsonLines, listImages, readTextLines } from './batch-embed.js';
 
@@ -54,20 +53,25 @@ export async function embedCommand(argv: string[]): Promise<void> {
   const format = values['encoding-format'] ?? 'float';
   if (format !== 'float' && format !== 'base64') throw new UsageError('--encoding-format must be float or base64');
 
-  const config = resolveConfig({ models: [values.model], warmup: false, maxItems: Math.max(texts.length, images.length, 1) });
-  const pool = await ModelPool.load(config.models, { ...config, metrics: undefined });
-  const preprocessor = new ImagePreprocessor(config.decodeThreads);
-  const fetcher = new UrlFetcher({ allowPrivate: true, timeoutMs: config.urlTimeoutMs, maxBytes: config.urlMaxBytes, maxRedirects: config.urlMaxRedirects });
-  try {
-    const embedder = new Embedder(pool, preprocessor, fetcher, config);
-    const model = pool.get();
+  const config = resolveConfig({ models: [values.model], warmup: false, allowPrivateUrls: true, maxItems: Math.max(texts.length, images.length, 1) });
+  await withEmbedder(config, async (embedder) => {
+    const model = embedder.model();
     const vectors = texts.length
       ? (await embedder.embedTexts(model, texts, !values['no-caption-cleanup'])).vectors
       : await embedder.embedImages(model, await Promise.all(images.map(async (f) => (/^https?:\/\//.test(f) ? { url: f } : { bytes: await readFile(f) }))));
     const embeddings = vectors.map((v) => (format === 'base64' ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') : Array.from(v)));
     process.stdout.write(JSON.stringify({ model: model.name, modality: texts.length ? 'text' : 'image', dim: model.dim, embeddings }) + '\n');
+  });
+}
+
+/** The service's own lifecycle (load, embed, drain, release), without HTTP. */
+async function withEmbedder(config: Config, run: (embedder: Embedder) => Promise<void>): Promise<void> {
+  const service = new Service(config, new Metrics());
+  try {
+    await service.start();
+    await run(service.requireEmbedder());
   } finally {
-    await Promise.all([preprocessor.close(), fetcher.close(), pool.release()]);
+    await service.close();
   }
 }
 
@@ -91,15 +95,9 @@ async function indexCommand(values: IndexValues): Promise<void> {
   if (items.length === 0) throw new UsageError(`nothing to embed in ${values.images ?? values.texts}`);
 
   const config = resolveConfig({ models: [values.model], warmup: false, maxItems: Math.max(batch, 1), maxQueueImages: Math.max(64, batch), requestTimeoutMs: 600_000 });
-  const pool = await ModelPool.load(config.models, { ...config, metrics: undefined });
-  const preprocessor = new ImagePreprocessor(config.decodeThreads);
-  const fetcher = new UrlFetcher({ allowPrivate: true, timeoutMs: config.urlTimeoutMs, maxBytes: config.urlMaxBytes, maxRedirects: config.urlMaxRedirects });
-  try {
-    const embedder = new Embedder(pool, preprocessor, fetcher, config);
-    const r = await embedToJsonLines(embedder, pool.get(), items, values.out, { batch, cleanup: !values['no-caption-cleanup'] });
+  await withEmbedder(config, async (embedder) => {
+    const r = await embedToJsonLines(embedder, embedder.model(), items, values.out!, { batch, cleanup: !values['no-caption-cleanup'] });
     log(`${values.out}: ${r.written} written, ${r.skipped} already there, ${r.failed} failed`);
     if (r.failed > 0) process.exitCode = 1;
-  } finally {
-    await Promise.all([preprocessor.close(), fetcher.close(), pool.release()]);
-  }
+  });
 }

@@ -1,12 +1,13 @@
 // `albef-embed fetch albef_4m|albef_14m`: download the official checkpoint (resumable, verified),
 // then convert it into a model directory.
 
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
 import { PRESET_NAMES, type PresetName } from '../convert/arch.js';
 import { convertCheckpoint } from '../convert/convert.js';
 import { download } from '../convert/download.js';
+import { pathExists } from '../fs-utils.js';
 import { intOption, log, oneOf, parse, UsageError } from './args.js';
 import { progressReporter } from './progress.js';
 
@@ -49,7 +50,7 @@ export interface FetchOptions {
 
 export async function fetchModel(o: FetchOptions): Promise<string> {
   const out = o.out ?? join('models', o.preset);
-  if (!o.force && (await stat(join(out, 'model.json')).then(() => true, () => false))) {
+  if (!o.force && (await pathExists(join(out, 'model.json')))) {
     log(`${out} already holds a model (use --force to rebuild it)`);
     return out;
   }
@@ -57,11 +58,7 @@ export async function fetchModel(o: FetchOptions): Promise<string> {
   const cacheDir = o.cacheDir ?? join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'albef-embed');
   await mkdir(cacheDir, { recursive: true });
   const file = join(cacheDir, basename(new URL(url).pathname) || `${o.preset}.pth`);
-  const have = await stat(file).then(
-    () => true,
-    () => false,
-  );
-  if (have) log(`using ${file} (already downloaded)`);
+  if (await pathExists(file)) log(`using ${file} (already downloaded)`);
   else {
     log(`downloading ${url} → ${file}`);
     const progress = progressReporter(basename(file));

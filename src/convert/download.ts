@@ -5,6 +5,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rename, rm, stat } from 'node:fs/promises';
+import { fileSize } from '../fs-utils.js';
 
 export interface DownloadProgress {
   received: number;
@@ -48,10 +49,7 @@ export async function download(o: DownloadOptions): Promise<{ bytes: number; sha
   let total: number | undefined;
   let expectedMd5: string | undefined;
   for (let attempt = 0; ; attempt++) {
-    const have = await stat(part).then(
-      (s) => s.size,
-      () => 0,
-    );
+    const have = await fileSize(part);
     try {
       const res = await fetch(o.url, { headers: have > 0 ? { range: `bytes=${have}-` } : {}, redirect: 'follow' });
       if (res.status === 416 && total !== undefined && have === total) {
@@ -109,10 +107,7 @@ export async function download(o: DownloadOptions): Promise<{ bytes: number; sha
     } catch (e) {
       const err = e as Error & { fatal?: boolean };
       if (err.fatal || attempt >= retries) throw err instanceof DownloadError ? err : new DownloadError(`${o.url}: ${err.message}`);
-      const resumeAt = await stat(part).then(
-        (s) => s.size,
-        () => 0,
-      );
+      const resumeAt = await fileSize(part);
       o.onRetry?.(attempt + 1, err, resumeAt);
       await new Promise((r) => setTimeout(r, (o.backoffMs ?? 1000) * 2 ** attempt));
     }

@@ -3,9 +3,10 @@
 // interrupted conversion never leaves a half-written model where the service would load it.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
+import { pathExists } from '../fs-utils.js';
 import { IMAGE_MEAN, IMAGE_STD, MANIFEST_FORMAT, type ModelManifest } from '../model-manifest.js';
 import type { AlbefWeights } from './albef-weights.js';
 import type { Arch } from './arch.js';
@@ -30,10 +31,7 @@ export async function writeModelDir(weights: AlbefWeights, options: WriteModelOp
   if (endianness() !== 'LE') throw new Error('albef-embed convert needs a little-endian host (ONNX raw tensors are little-endian)');
   const out = resolve(options.out);
   const log = options.log ?? (() => undefined);
-  const exists = await stat(out).then(
-    () => true,
-    () => false,
-  );
+  const exists = await pathExists(out);
   if (exists && !options.force) throw new Error(`${out} already exists (use --force to replace it)`);
   await mkdir(dirname(out), { recursive: true });
   const tmp = join(dirname(out), `.${basename(out)}.tmp-${randomBytes(4).toString('hex')}`);

@@ -38,9 +38,11 @@ export async function preprocessImage(bytes: Uint8Array, options: PreprocessOpti
   if (format === 'heif' && !sharp.format.heif?.input?.buffer) return { ok: false, status: 415, message: 'this build cannot decode AVIF/HEIF' };
 
   let decoded: { data: Buffer; info: OutputInfo };
+  let sixteenBit: boolean;
   try {
-    // First frame/page only. Embedded ICC profiles are ignored, as PIL ignores them.
-    const input = sharp(bytes, { limitInputPixels: options.maxPixels, pages: 1, page: 0, failOn: 'error', ignoreIcc: true });
+    // First frame/page only. Embedded ICC profiles are ignored, as PIL ignores them. The pixel limit
+    // is checked below from the header, before the decode.
+    const input = sharp(bytes, { limitInputPixels: false, pages: 1, page: 0, failOn: 'error', ignoreIcc: true });
     const meta = await input.metadata();
     const w = meta.autoOrient?.width ?? meta.width ?? 0;
     const h = meta.autoOrient?.height ?? meta.height ?? 0;
@@ -48,19 +50,17 @@ export async function preprocessImage(bytes: Uint8Array, options: PreprocessOpti
     if (w * h > options.maxPixels) {
       return { ok: false, status: 413, message: `image is ${w}×${h} = ${w * h} pixels, over the limit of ${options.maxPixels}` };
     }
-    const sixteenBit = meta.depth === 'ushort';
+    sixteenBit = meta.depth === 'ushort';
     decoded = await input
       .autoOrient()
       .toColourspace(sixteenBit ? 'rgb16' : 'srgb')
       .raw({ depth: sixteenBit ? 'ushort' : 'uchar' })
       .toBuffer({ resolveWithObject: true });
   } catch (e) {
-    const message = (e as Error).message;
-    if (/pixel limit/i.test(message)) return { ok: false, status: 413, message: `image is over the limit of ${options.maxPixels} pixels` };
-    return { ok: false, status: 422, message: `cannot decode the ${format} image: ${message}` };
+    return { ok: false, status: 422, message: `cannot decode the ${format} image: ${(e as Error).message}` };
   }
   const { width, height, channels } = decoded.info;
-  const rgb = toRgb8(decoded.data, width, height, channels, decoded.data.length === width * height * channels * 2);
+  const rgb = toRgb8(decoded.data, width, height, channels, sixteenBit);
   const resized = resizeBicubicRGB(rgb, width, height, options.size, options.size);
   return { ok: true, pixels: normalizeToCHW(resized, options.size, options.mean, options.std), width, height, format };
 }

@@ -3,6 +3,7 @@
 import { access, readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { AppError } from '../errors.js';
+import { pathExists } from '../fs-utils.js';
 import { checkManifest, type ModelManifest } from '../model-manifest.js';
 
 export class ModelDirError extends AppError {
@@ -61,21 +62,15 @@ export async function findModelDirs(paths: string[]): Promise<string[]> {
   const found: string[] = [];
   for (const p of paths) {
     const dir = resolve(p);
-    if (await exists(join(dir, 'model.json'))) {
+    if (await pathExists(join(dir, 'model.json'))) {
       found.push(dir);
       continue;
     }
     const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
     for (const e of entries.filter((d) => d.isDirectory() && !d.name.startsWith('.')).sort((a, b) => a.name.localeCompare(b.name))) {
-      if (await exists(join(dir, e.name, 'model.json'))) found.push(join(dir, e.name));
+      if (await pathExists(join(dir, e.name, 'model.json'))) found.push(join(dir, e.name));
     }
   }
   if (found.length === 0) throw new NoModelsError(paths);
   return found;
 }
-
-const exists = (p: string): Promise<boolean> =>
-  access(p).then(
-    () => true,
-    () => false,
-  );

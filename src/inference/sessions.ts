@@ -76,5 +76,3 @@ export class Session {
     await this.worker.terminate();
   }
 }
-
-export const createSession = Session.create;
