@@ -21,6 +21,12 @@ export const CAPTIONS = [
   'an old wooden boat rests on the shore of a quiet calm lake',
 ];
 
+/** An open raw session that measures one batch size at a time; kept open to interleave with the service. */
+export interface RawTower {
+  measure(batch: number, seconds: number): Promise<CeilingPoint>;
+  release(): Promise<void>;
+}
+
 async function timeRuns(run: () => Promise<unknown>, seconds: number): Promise<number[]> {
   await run(); // warm-up
   const times: number[] = [];
@@ -33,34 +39,47 @@ async function timeRuns(run: () => Promise<unknown>, seconds: number): Promise<n
   return times;
 }
 
-export async function imageCeiling(modelDir: string, imageRes: number, batches: number[], seconds: number): Promise<CeilingPoint[]> {
-  const { session } = await createOrtSession(join(modelDir, 'image.onnx'), { provider: 'cpu', intraOpThreads: 0 });
-  const out: CeilingPoint[] = [];
-  for (const batch of batches) {
-    const pixels = new Float32Array(batch * 3 * imageRes * imageRes).map(() => Math.random() * 2 - 1);
-    const feeds = { pixel_values: new ort.Tensor('float32', pixels, [batch, 3, imageRes, imageRes]) };
-    const times = await timeRuns(() => session.run(feeds), seconds);
-    const ms = median(times);
-    out.push({ batch, runs: times.length, msPerRun: round(ms, 1), itemsPerSecond: round((batch * 1000) / ms) });
-  }
-  await session.release();
-  return out;
+async function rawTower(path: string, feedsFor: (batch: number) => Record<string, ort.Tensor>, digits: number): Promise<RawTower> {
+  const { session } = await createOrtSession(path, { provider: 'cpu', intraOpThreads: 0 });
+  return {
+    async measure(batch, seconds) {
+      const feeds = feedsFor(batch);
+      const times = await timeRuns(() => session.run(feeds), seconds);
+      const ms = median(times);
+      return { batch, runs: times.length, msPerRun: round(ms, 2), itemsPerSecond: round((batch * 1000) / ms, digits) };
+    },
+    release: () => session.release(),
+  };
 }
 
-export async function textCeiling(modelDir: string, tokenize: (s: string) => number[], batches: number[], seconds: number): Promise<CeilingPoint[]> {
-  const { session } = await createOrtSession(join(modelDir, 'text.onnx'), { provider: 'cpu', intraOpThreads: 0 });
+export function rawImageTower(modelDir: string, imageRes: number): Promise<RawTower> {
+  return rawTower(
+    join(modelDir, 'image.onnx'),
+    (batch) => ({ pixel_values: new ort.Tensor('float32', new Float32Array(batch * 3 * imageRes * imageRes).map(() => Math.random() * 2 - 1), [batch, 3, imageRes, imageRes]) }),
+    2,
+  );
+}
+
+export function rawTextTower(modelDir: string, tokenize: (s: string) => number[]): Promise<RawTower> {
+  return rawTower(
+    join(modelDir, 'text.onnx'),
+    (batch) => {
+      const rows = Array.from({ length: batch }, (_, i) => tokenize(CAPTIONS[i % CAPTIONS.length]!));
+      const len = Math.max(...rows.map((r) => r.length));
+      const ids = new BigInt64Array(batch * len);
+      const mask = new BigInt64Array(batch * len);
+      rows.forEach((r, i) => r.forEach((id, j) => ((ids[i * len + j] = BigInt(id)), (mask[i * len + j] = 1n))));
+      return { input_ids: new ort.Tensor('int64', ids, [batch, len]), attention_mask: new ort.Tensor('int64', mask, [batch, len]) };
+    },
+    1,
+  );
+}
+
+/** Each batch size in turn on a fresh session. */
+export async function sweep(open: () => Promise<RawTower>, batches: number[], seconds: number): Promise<CeilingPoint[]> {
+  const tower = await open();
   const out: CeilingPoint[] = [];
-  for (const batch of batches) {
-    const rows = Array.from({ length: batch }, (_, i) => tokenize(CAPTIONS[i % CAPTIONS.length]!));
-    const len = Math.max(...rows.map((r) => r.length));
-    const ids = new BigInt64Array(batch * len);
-    const mask = new BigInt64Array(batch * len);
-    rows.forEach((r, i) => r.forEach((id, j) => ((ids[i * len + j] = BigInt(id)), (mask[i * len + j] = 1n))));
-    const feeds = { input_ids: new ort.Tensor('int64', ids, [batch, len]), attention_mask: new ort.Tensor('int64', mask, [batch, len]) };
-    const times = await timeRuns(() => session.run(feeds), seconds);
-    const ms = median(times);
-    out.push({ batch, runs: times.length, msPerRun: round(ms, 2), itemsPerSecond: round((batch * 1000) / ms, 1) });
-  }
-  await session.release();
+  for (const b of batches) out.push(await tower.measure(b, seconds));
+  await tower.release();
   return out;
 }

@@ -22,9 +22,9 @@ import { WordPieceTokenizer } from '../src/inference/tokenizer.js';
 import { preprocessImage } from '../src/inference/image.js';
 import type { ModelManifest } from '../src/model-manifest.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
-import { CAPTIONS, imageCeiling, textCeiling, type CeilingPoint } from './ceiling.js';
+import { CAPTIONS, rawImageTower, rawTextTower, sweep, type CeilingPoint } from './ceiling.js';
 import { lineChart, type Series } from './charts.js';
-import { closedLoop, type LoadResult } from './load.js';
+import { closedLoop, type LoadResult, type RequestSpec } from './load.js';
 import { multipartImage, rssMB, stageTimings, startService } from './service.js';
 import { round } from './stats.js';
 
@@ -34,14 +34,25 @@ const { values } = parseArgs({
     model: { type: 'string' },
     seconds: { type: 'string', default: '10' },
     quick: { type: 'boolean', default: false },
+    rounds: { type: 'string', default: '4' },
+    // For A/B runs of one change: only the interleaved ratios, and extra `serve` flags.
+    'paired-only': { type: 'boolean', default: false },
+    'serve-args': { type: 'string', default: '' },
     out: { type: 'string', default: join(PACKAGE_ROOT, 'bench', 'results') },
   },
 });
 const quick = values.quick;
 const base = quick ? 3 : Number(values.seconds);
-const concurrencies = quick ? [1, 4] : [1, 4, 16, 64];
-const imageBatches = quick ? [1, 2] : [1, 2, 4, 8];
-const textBatches = quick ? [1, 8] : [1, 8, 32, 64];
+const pairedOnly = values['paired-only'];
+const concurrencies = pairedOnly ? [] : quick ? [1, 4] : [1, 4, 16, 64];
+const imageBatches = pairedOnly ? [2] : quick ? [1, 2] : [1, 2, 4, 8];
+const textBatches = pairedOnly ? [32] : quick ? [1, 8] : [1, 8, 32, 64];
+const serveArgs = values['serve-args']!.split(' ').filter(Boolean);
+const rounds = quick ? 1 : Number(values.rounds);
+// The paired ratios drive the service at these concurrencies: enough to keep every batch full
+// (image batches are capped at 2; text batches form from whatever queued during the last one).
+const PAIRED_IMAGE_CONCURRENCY = 8;
+const PAIRED_TEXT_CONCURRENCY = 64;
 const photo = readFileSync(join(PACKAGE_ROOT, 'test', 'fixtures', 'images', 'photo.jpg')); // 640×480 JPEG
 const log = (m: string): void => void process.stderr.write(`bench: ${m}\n`);
 
@@ -60,13 +71,14 @@ interface PrecisionResult {
   model: string;
   onnxMB: number;
   ceiling: { image: CeilingPoint[]; text: CeilingPoint[] };
-  ceilingAfter: { image: CeilingPoint; text: CeilingPoint };
+  paired: Paired;
   service: { image: LoadResult[]; text: LoadResult[] };
   coldStartMs: number;
   rssWarmMB: number;
   rssAfterLoadMB: number;
   stages: Record<string, { seconds: number; count: number }>;
   ratios: { imageServiceVsCeiling: number; textServiceVsCeiling: number; singleTextLatencyOverheadMs: number };
+  clientCpuMsPerTextRequest: number;
   exitCode: number | null;
 }
 
@@ -80,40 +92,76 @@ async function benchPrecision(precision: string): Promise<PrecisionResult> {
   const tokenize = (s: string): number[] => tokenizer.encode(preCaption(s, 30), 30).ids;
 
   log(`${precision}: ceiling (raw session.run)`);
-  const image = await imageCeiling(dir, manifest.image_res, imageBatches, base);
-  const text = await textCeiling(dir, tokenize, textBatches, base / 2);
+  const image = await sweep(() => rawImageTower(dir, manifest.image_res), imageBatches, base);
+  const text = await sweep(() => rawTextTower(dir, tokenize), textBatches, base / 2);
 
   log(`${precision}: service`);
-  const svc = await startService(dir);
+  const svc = await startService(dir, serveArgs);
   const rssWarmMB = rssMB(svc.child.pid!);
+  const textSpecs: RequestSpec[] = CAPTIONS.map((text) => ({ path: '/embed/text', headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ text })) }));
+  const textRequest = (i: number): RequestSpec => textSpecs[i % textSpecs.length]!;
+  await checkReplies(svc.origin, textSpecs[0]!, multipartImage(photo, 'photo.jpg'));
   const textLoads: LoadResult[] = [];
   for (const c of concurrencies) {
-    const r = await closedLoop(svc.origin, (i) => ({ path: '/embed/text', headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ text: CAPTIONS[i % CAPTIONS.length] })) }), c, base, 1);
+    const r = await closedLoop(svc.origin, textRequest, c, base, 1);
     log(`  text  c=${c}: ${r.throughput}/s p50 ${r.p50} ms p99 ${r.p99} ms (${r.errors} errors)`);
     textLoads.push(r);
   }
   const bestImage = Math.max(...image.map((p) => p.itemsPerSecond));
-  const imageLoads: LoadResult[] = [];
   const mp = multipartImage(photo, 'photo.jpg');
+  const imageSpec: RequestSpec = { path: '/embed/image', headers: mp.headers, body: mp.body };
+  const imageRequest = (): RequestSpec => imageSpec;
+  // Long enough for each client to complete several requests at this concurrency.
+  const imageWindow = (c: number) => ({ seconds: Math.min(120, Math.max(base, Math.ceil((3 * c) / bestImage))), warmup: Math.min(30, Math.ceil(c / bestImage) + 2) });
+  const imageLoads: LoadResult[] = [];
   for (const c of concurrencies) {
-    // Long enough for each client to complete several requests at this concurrency.
-    const seconds = Math.min(120, Math.max(base, Math.ceil((3 * c) / bestImage)));
-    const r = await closedLoop(svc.origin, () => ({ path: '/embed/image', headers: mp.headers, body: mp.body }), c, seconds, Math.min(30, Math.ceil(c / bestImage) + 2));
+    const w = imageWindow(c);
+    const r = await closedLoop(svc.origin, imageRequest, c, w.seconds, w.warmup);
     log(`  image c=${c}: ${r.throughput}/s p50 ${r.p50} ms p99 ${r.p99} ms (${r.errors} errors)`);
     imageLoads.push(r);
   }
   const rssAfterLoadMB = rssMB(svc.child.pid!);
+
+  // The ratios: this machine's speed drifts by ±10 % within minutes, more than the effects being
+  // measured, so raw runs and service runs alternate in short slices (the service idles while the
+  // raw session runs, and the other way round) and each ratio compares the pooled slices.
+  log(`${precision}: paired ratios (${rounds} interleaved rounds)`);
+  const best = (pts: CeilingPoint[]) => pts.reduce((a, b) => (b.itemsPerSecond > a.itemsPerSecond ? b : a));
+  const imageBatch = best(image).batch;
+  const textBatch = best(text).batch;
+  const rawImage = await rawImageTower(dir, manifest.image_res);
+  const rawText = await rawTextTower(dir, tokenize);
+  const slices = { imageRaw: [] as number[], imageService: [] as number[], textRaw: [] as number[], textService: [] as number[], b1Ms: [] as number[], c1P50Ms: [] as number[] };
+  let clientCpuMs = 0;
+  let clientRequests = 0;
+  for (let r = 0; r < rounds; r++) {
+    slices.imageRaw.push((await rawImage.measure(imageBatch, base / 2)).itemsPerSecond);
+    // At least 60 images per slice: a closed loop counts whole completions.
+    const w = imageWindow(PAIRED_IMAGE_CONCURRENCY);
+    slices.imageService.push((await closedLoop(svc.origin, imageRequest, PAIRED_IMAGE_CONCURRENCY, Math.max(w.seconds, Math.ceil(60 / bestImage)), w.warmup)).throughput);
+    slices.textRaw.push((await rawText.measure(textBatch, base / 4)).itemsPerSecond);
+    const cpu0 = process.cpuUsage();
+    const t = await closedLoop(svc.origin, textRequest, PAIRED_TEXT_CONCURRENCY, base / 2, 1);
+    const cpu = process.cpuUsage(cpu0);
+    clientCpuMs += (cpu.user + cpu.system) / 1000;
+    clientRequests += t.sent;
+    slices.textService.push(t.throughput);
+    slices.b1Ms.push((await rawText.measure(1, base / 5)).msPerRun);
+    slices.c1P50Ms.push((await closedLoop(svc.origin, textRequest, 1, base / 3, 0.5)).p50);
+    log(`  round ${r + 1}: images ${slices.imageService.at(-1)} vs ${slices.imageRaw.at(-1)}/s, texts ${slices.textService.at(-1)} vs ${slices.textRaw.at(-1)}/s, single text ${slices.c1P50Ms.at(-1)} vs ${slices.b1Ms.at(-1)} ms`);
+  }
+  await Promise.all([rawImage.release(), rawText.release()]);
   const stages = await stageTimings(svc.origin);
   const exitCode = await svc.stop();
 
-  // This machine's speed drifts over minutes: the ceiling at its best batch sizes is measured again
-  // after the service runs, and the ratios use the mean of both measurements.
-  log(`${precision}: ceiling again`);
-  const best = (pts: CeilingPoint[]) => pts.reduce((a, b) => (b.itemsPerSecond > a.itemsPerSecond ? b : a));
-  const imageAfter = best(await imageCeiling(dir, manifest.image_res, [best(image).batch], base));
-  const textAfter = best(await textCeiling(dir, tokenize, [best(text).batch], base / 2));
-  const bestImage2 = (best(image).itemsPerSecond + imageAfter.itemsPerSecond) / 2;
-  const bestText = (best(text).itemsPerSecond + textAfter.itemsPerSecond) / 2;
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const spread = (service: number[], raw: number[]) => service.map((x, i) => round(x / raw[i]!, 3));
+  const paired: Paired = {
+    rounds,
+    image: { concurrency: PAIRED_IMAGE_CONCURRENCY, batch: imageBatch, service: slices.imageService, raw: slices.imageRaw, perRound: spread(slices.imageService, slices.imageRaw) },
+    text: { concurrency: PAIRED_TEXT_CONCURRENCY, batch: textBatch, service: slices.textService, raw: slices.textRaw, perRound: spread(slices.textService, slices.textRaw) },
+    singleText: { serviceP50Ms: slices.c1P50Ms, rawB1Ms: slices.b1Ms },
+  };
   return {
     precision,
     model: manifest.name,
@@ -124,14 +172,40 @@ async function benchPrecision(precision: string): Promise<PrecisionResult> {
     rssWarmMB,
     rssAfterLoadMB,
     stages,
-    ceilingAfter: { image: imageAfter, text: textAfter },
+    paired,
     ratios: {
-      imageServiceVsCeiling: round(Math.max(...imageLoads.map((r) => r.throughput)) / bestImage2, 3),
-      textServiceVsCeiling: round(Math.max(...textLoads.map((r) => r.throughput)) / bestText, 3),
-      singleTextLatencyOverheadMs: round(textLoads[0]!.p50 - text[0]!.msPerRun, 2),
+      imageServiceVsCeiling: round(mean(slices.imageService) / mean(slices.imageRaw), 3),
+      textServiceVsCeiling: round(mean(slices.textService) / mean(slices.textRaw), 3),
+      singleTextLatencyOverheadMs: round(mean(slices.c1P50Ms) - mean(slices.b1Ms), 2),
     },
+    clientCpuMsPerTextRequest: round(clientCpuMs / Math.max(1, clientRequests), 3),
     exitCode,
   };
+}
+
+/** The load generator reads only statuses: check once that the service answers with real vectors. */
+async function checkReplies(origin: string, text: RequestSpec, image: { headers: Record<string, string>; body: Buffer }): Promise<void> {
+  for (const [path, r] of [['/embed/text', text], ['/embed/image', image]] as const) {
+    const res = await fetch(origin + path, { method: 'POST', headers: r.headers, body: r.body });
+    const json = (await res.json()) as { dim?: number; embeddings?: number[][] };
+    if (res.status !== 200 || json.embeddings?.[0]?.length !== json.dim) throw new Error(`${path} answered ${res.status}: ${JSON.stringify(json).slice(0, 200)}`);
+  }
+}
+
+interface PairedTower {
+  concurrency: number;
+  batch: number;
+  /** items/s per round: the service at `concurrency`, the raw session at `batch` */
+  service: number[];
+  raw: number[];
+  perRound: number[];
+}
+
+interface Paired {
+  rounds: number;
+  image: PairedTower;
+  text: PairedTower;
+  singleText: { serviceP50Ms: number[]; rawB1Ms: number[] };
 }
 
 /** int8 against fp32 on the same weights: cosine of the embeddings of the fixture images and texts. */
@@ -169,15 +243,16 @@ function table(results: PrecisionResult[]): string {
   for (const b of textBatches) row(`ceiling text b${b} (texts/s)`, (r) => r.ceiling.text.find((p) => p.batch === b)?.itemsPerSecond ?? '');
   for (const c of concurrencies) row(`service image c${c}: img/s · p50/p95/p99 ms`, (r) => { const l = r.service.image.find((x) => x.concurrency === c)!; return `${l.throughput} · ${Math.round(l.p50)}/${Math.round(l.p95)}/${Math.round(l.p99)}`; });
   for (const c of concurrencies) row(`service text c${c}: texts/s · p50/p95/p99 ms`, (r) => { const l = r.service.text.find((x) => x.concurrency === c)!; return `${l.throughput} · ${l.p50}/${l.p95}/${l.p99}`; });
-  row('ceiling re-measured after the service runs (img/s · texts/s)', (r) => `${r.ceilingAfter.image.itemsPerSecond} (b${r.ceilingAfter.image.batch}) · ${r.ceilingAfter.text.itemsPerSecond} (b${r.ceilingAfter.text.batch})`);
-  row('service / ceiling, images (best)', (r) => `${(r.ratios.imageServiceVsCeiling * 100).toFixed(1)} %`);
-  row('service / ceiling, texts (best)', (r) => `${(r.ratios.textServiceVsCeiling * 100).toFixed(1)} %`);
-  row('single text: service p50 − raw b1 (ms)', (r) => r.ratios.singleTextLatencyOverheadMs);
+  row(`service / ceiling, images (${rounds} interleaved rounds: service c${PAIRED_IMAGE_CONCURRENCY} vs raw best batch; per round)`, (r) => `${(r.ratios.imageServiceVsCeiling * 100).toFixed(1)} % (b${r.paired.image.batch}; ${r.paired.image.perRound.map((x) => Math.round(x * 100)).join('/')})`);
+  row(`service / ceiling, texts (same, service c${PAIRED_TEXT_CONCURRENCY})`, (r) => `${(r.ratios.textServiceVsCeiling * 100).toFixed(1)} % (b${r.paired.text.batch}; ${r.paired.text.perRound.map((x) => Math.round(x * 100)).join('/')})`);
+  row('single text: service c1 p50 − raw b1 (ms, interleaved)', (r) => r.ratios.singleTextLatencyOverheadMs);
+  row('load generator CPU per text request (ms, same 2 cores)', (r) => r.clientCpuMsPerTextRequest);
   row('ONNX files (MB)', (r) => r.onnxMB);
   row('RSS loaded + warm (MB) · × files', (r) => `${r.rssWarmMB} · ${(r.rssWarmMB / r.onnxMB).toFixed(2)}×`);
   row('RSS after the load runs (MB)', (r) => r.rssAfterLoadMB);
   row('cold start to /readyz 200 (ms)', (r) => r.coldStartMs);
-  row('decode stage per image, wall incl. waiting for a worker (ms)', (r) => (r.stages.decode ? ((1000 * r.stages.decode.seconds) / r.stages.decode.count).toFixed(1) : ''));
+  const perImage = (s?: { seconds: number; count: number }) => (s ? ((1000 * s.seconds) / s.count).toFixed(1) : '');
+  row('decode per image in the service: waiting (worker, running inference) · decoding (ms)', (r) => `${perImage(r.stages.decode_wait)} · ${perImage(r.stages.decode)}`);
   return lines.join('\n');
 }
 
@@ -218,7 +293,7 @@ if (!values.model && precisions.includes('fp32') && precisions.includes('int8'))
   fidelity = await int8Fidelity();
   writeFileSync(join(values.out!, 'int8-fidelity.json'), JSON.stringify({ machine, ...fidelity }, null, 2) + '\n');
 }
-charts(results, values.out!);
+if (!pairedOnly) charts(results, values.out!);
 const summary = [`Machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, onnxruntime-node ${machine.onnxruntime}, ${machine.date.slice(0, 10)}${quick ? ' (quick run)' : ''}`, '', table(results)];
 if (fidelity) summary.push('', `int8 vs fp32 on the full-size synthetic model: image cosine mean ${fidelity.image.mean} (min ${fidelity.image.min}), text cosine mean ${fidelity.text.mean} (min ${fidelity.text.min})`);
 writeFileSync(join(values.out!, 'summary.md'), summary.join('\n') + '\n');

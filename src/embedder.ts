@@ -94,9 +94,9 @@ export class Embedder {
         if (bytes.length > this.limits.maxImageBytes) {
           throw new PayloadTooLargeError(`item ${index}: image of ${bytes.length} bytes; the limit is ${this.limits.maxImageBytes}`, index, 'image_too_large');
         }
-        const t = this.metrics?.stageDuration.startTimer({ stage: 'decode', model: model.name });
         const image = await this.images.run(bytes, options, index, signal);
-        t?.();
+        this.metrics?.stageDuration.observe({ stage: 'decode_wait', model: model.name }, image.waitMs / 1000);
+        this.metrics?.stageDuration.observe({ stage: 'decode', model: model.name }, image.decodeMs / 1000);
         return image.pixels;
       }),
     );

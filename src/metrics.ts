@@ -3,7 +3,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export type Tower = 'image' | 'text';
-export type Stage = 'fetch' | 'decode' | 'tokenize' | 'queue' | 'infer';
+export type Stage = 'fetch' | 'decode_wait' | 'decode' | 'tokenize' | 'queue' | 'infer';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -27,7 +27,7 @@ export class Metrics {
   });
   readonly stageDuration = new Histogram({
     name: 'albef_stage_duration_seconds',
-    help: 'time per pipeline stage (fetch, decode, tokenize, queue, infer)',
+    help: 'time per pipeline stage (fetch, decode_wait: for a decode worker and for running inferences to end, decode, tokenize, queue, infer)',
     labelNames: ['stage', 'model'],
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],

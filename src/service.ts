@@ -6,6 +6,7 @@ import { Embedder } from './embedder.js';
 import { NotReadyError } from './errors.js';
 import type { Metrics } from './metrics.js';
 import { ImagePreprocessor } from './inference/image-preprocessor.js';
+import { InferenceGate } from './inference/inference-gate.js';
 import { ModelPool } from './inference/model-pool.js';
 import { UrlFetcher, type Resolver } from './sources/url-fetcher.js';
 
@@ -24,6 +25,7 @@ export class Service {
   loadError: Error | undefined;
   private embedder: Embedder | undefined;
   private readonly images: ImagePreprocessor;
+  private readonly gate: InferenceGate | undefined;
   private readonly fetcher: UrlFetcher;
 
   constructor(
@@ -31,7 +33,8 @@ export class Service {
     readonly metrics: Metrics,
     options: ServiceOptions = {},
   ) {
-    this.images = new ImagePreprocessor(config.decodeThreads);
+    this.gate = config.decodeGateMs > 0 ? new InferenceGate(config.decodeGateMs) : undefined;
+    this.images = new ImagePreprocessor(config.decodeThreads, this.gate);
     this.fetcher = new UrlFetcher({
       allowPrivate: config.allowPrivateUrls,
       timeoutMs: config.urlTimeoutMs,
@@ -58,6 +61,8 @@ export class Service {
         maxBatchImages: c.maxBatchImages,
         maxBatchTexts: c.maxBatchTexts,
         batchWaitMs: c.batchWaitMs,
+        batchFillWaitMs: c.batchFillWaitMs,
+        gate: this.gate,
         maxQueueImages: c.maxQueueImages,
         maxQueueTexts: c.maxQueueTexts,
         metrics: this.metrics,

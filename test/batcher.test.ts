@@ -97,3 +97,37 @@ t.test('admission reserves places for items still being prepared', async (t) => 
   t.same(await Promise.all(enqueue([4, 5])), [40, 50]);
   t.ok(b.admit(3, { deadline: far() }), 'all places free again');
 });
+
+t.test('an idle tower waits up to fillWaitMs for admitted items still being prepared', async (t) => {
+  const { b, batches } = make({ maxBatch: 2, maxWaitMs: 0, fillWaitMs: 5_000 });
+  const first = b.admit(1, { deadline: far() });
+  const second = b.admit(1, { deadline: far() });
+  const a = first([1]);
+  await new Promise((r) => setTimeout(r, 30));
+  t.same(batches, [], 'the first item waits for the one still being prepared');
+  const c = second([2]);
+  t.same(await Promise.all([...a, ...c]), [10, 20]);
+  t.same(batches, [[1, 2]], 'one full batch');
+
+  const third = b.admit(1, { deadline: far() });
+  const fourth = b.admit(1, { deadline: far() });
+  const d = third([3]);
+  fourth(); // its preparation failed: nothing left to wait for
+  t.same(await Promise.all(d), [30]);
+  t.same(batches.at(-1), [3], 'runs as soon as no admitted item is pending');
+
+  const bounded = make({ maxBatch: 2, maxWaitMs: 0, fillWaitMs: 40 });
+  bounded.b.admit(1, { deadline: far() }); // never arrives
+  const started = Date.now();
+  t.same(await Promise.all(bounded.b.admit(1, { deadline: far() })([7])), [70]);
+  t.ok(Date.now() - started >= 35, 'waited for the fill');
+  t.same(bounded.batches, [[7]], 'then ran what it had');
+});
+
+t.test('without items being prepared there is no fill wait', async (t) => {
+  const { b, batches } = make({ maxBatch: 4, maxWaitMs: 0, fillWaitMs: 5_000 });
+  const started = Date.now();
+  t.same(await Promise.all(b.submitAll([1], { deadline: far() })), [10]);
+  t.ok(Date.now() - started < 2_000);
+  t.same(batches, [[1]]);
+});

@@ -19,6 +19,8 @@ export interface BatcherOptions<I, O> {
   name: string;
   maxBatch: number;
   maxWaitMs: number;
+  /** How long an idle tower waits for admitted items still being prepared to fill the batch. */
+  fillWaitMs?: number;
   maxQueue: number;
   /** Runs one batch; must return one output per input, in order. */
   run: (inputs: I[]) => Promise<O[]>;
@@ -95,7 +97,9 @@ export class MicroBatcher<I, O> {
       if (used) throw new Error('admission already used');
       used = true;
       this.reserved -= n;
-      return inputs ? this.enqueueAll(inputs, options) : [];
+      if (inputs) return this.enqueueAll(inputs, options);
+      this.schedule(); // a batch may have been waiting for these
+      return [];
     };
   }
 
@@ -136,7 +140,9 @@ export class MicroBatcher<I, O> {
       return;
     }
     const waited = Date.now() - this.queue[0]!.enqueuedAt;
-    if (this.queue.length >= this.options.maxBatch || waited >= this.options.maxWaitMs) {
+    // Items admitted and still being prepared would fill this batch: give them fillWaitMs.
+    const hold = this.reserved > 0 ? Math.max(this.options.maxWaitMs, this.options.fillWaitMs ?? 0) : this.options.maxWaitMs;
+    if (this.queue.length >= this.options.maxBatch || waited >= hold) {
       if (this.waitTimer) clearTimeout(this.waitTimer);
       this.waitTimer = undefined;
       void this.runBatch();
@@ -144,7 +150,7 @@ export class MicroBatcher<I, O> {
       this.waitTimer = setTimeout(() => {
         this.waitTimer = undefined;
         this.schedule();
-      }, this.options.maxWaitMs - waited);
+      }, hold - waited);
     }
   }
 

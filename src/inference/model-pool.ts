@@ -5,6 +5,7 @@ import { ModelNotFoundError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { ModelManifest } from '../model-manifest.js';
 import { MicroBatcher } from './batcher.js';
+import type { InferenceGate } from './inference-gate.js';
 import { readModelDir } from './model-dir.js';
 import { Session, type ProviderChoice, type WireTensor } from './sessions.js';
 import { WordPieceTokenizer } from './tokenizer.js';
@@ -15,6 +16,9 @@ export interface PoolOptions {
   maxBatchImages: number;
   maxBatchTexts: number;
   batchWaitMs: number;
+  batchFillWaitMs?: number;
+  /** Told about every inference on the CPU, so that image decodes can keep out of its way. */
+  gate?: InferenceGate;
   maxQueueImages: number;
   maxQueueTexts: number;
   metrics?: Metrics;
@@ -47,7 +51,7 @@ export class LoadedModel {
     readonly tokenizer: WordPieceTokenizer,
     private readonly image: Session,
     private readonly text: Session,
-    options: PoolOptions,
+    private readonly options: PoolOptions,
   ) {
     const m = options.metrics;
     const name = manifest.name;
@@ -63,8 +67,9 @@ export class LoadedModel {
       name: `${name} image`,
       maxBatch: options.maxBatchImages,
       maxWaitMs: options.batchWaitMs,
+      fillWaitMs: options.batchFillWaitMs,
       maxQueue: options.maxQueueImages,
-      run: (batch) => this.runImages(batch),
+      run: (batch) => this.onGate(this.image, () => this.runImages(batch)),
       ...hooks('image'),
     });
     this.textBatcher = new MicroBatcher({
@@ -72,11 +77,16 @@ export class LoadedModel {
       maxBatch: options.maxBatchTexts,
       maxWaitMs: options.batchWaitMs,
       maxQueue: options.maxQueueTexts,
-      run: (batch) => this.runTexts(batch),
+      run: (batch) => this.onGate(this.text, () => this.runTexts(batch)),
       // Batches of similar lengths: each is padded to its longest.
       groupKey: (ids) => ids.length,
       ...hooks('text'),
     });
+  }
+
+  private onGate<T>(session: Session, run: () => Promise<T>): Promise<T> {
+    const gate = this.options.gate;
+    return gate && session.provider === 'cpu' ? gate.during(run) : run();
   }
 
   get name(): string {
