@@ -2,10 +2,10 @@
 // command-line flag (--kebab-case) and environment twin (ALBEF_SNAKE_CASE). Parsed and validated
 // once at start; everything else receives the resulting plain object.
 
-import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import Type, { type Static, type TSchema } from 'typebox';
 import Value from 'typebox/value';
+import { usableCpus } from './cpus.js';
 
 const Int = (def: number, description: string, minimum = 0) => Type.Integer({ default: def, minimum, description });
 const Bool = (def: boolean, description: string) => Type.Boolean({ default: def, description });
@@ -17,8 +17,8 @@ export const ConfigSchema = Type.Object({
   host: Str('127.0.0.1', 'address to listen on (0.0.0.0 in containers)'),
   port: Int(8080, 'TCP port', 0),
   provider: Type.Union([Type.Literal('cpu'), Type.Literal('cuda'), Type.Literal('auto')], { default: 'cpu', description: 'ONNX Runtime execution provider: cpu, cuda, or auto (CUDA when it loads, else CPU)' }),
-  intraOpThreads: Int(0, 'ONNX Runtime threads per session (0 = one per available CPU)'),
-  decodeThreads: Int(availableParallelism(), 'image decode/resize worker threads', 1),
+  intraOpThreads: Int(0, 'ONNX Runtime threads per session (0 = one per usable CPU, a cgroup quota counted)'),
+  decodeThreads: Int(usableCpus(), 'image decode/resize worker threads (default: one per usable CPU, a cgroup quota counted)', 1),
   maxBatchImages: Int(2, 'largest image batch per inference (2 measured best on CPU; raise it on GPUs)', 1),
   maxBatchTexts: Int(64, 'largest text batch per inference', 1),
   batchWaitMs: Int(0, 'how long an idle tower waits for more items before running a batch (ms); batches also form from items that queue while a batch runs'),

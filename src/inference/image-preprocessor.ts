@@ -1,10 +1,10 @@
 // Runs image decode + PIL-exact resize + normalisation on worker threads, so that neither the
 // decode nor the pure-JS resampler ever blocks the event loop.
 
-import { availableParallelism } from 'node:os';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
+import { usableCpus } from '../cpus.js';
 import { PayloadTooLargeError, UndecodableImageError, UnsupportedMediaError } from '../errors.js';
 import type { PreprocessOptions, PreprocessResult } from './image.js';
 import type { InferenceGate } from './inference-gate.js';
@@ -29,7 +29,7 @@ export class ImagePreprocessor {
   private readonly waiting: (() => void)[] = [];
 
   constructor(
-    readonly threads = Math.max(1, availableParallelism() - 1),
+    readonly threads = usableCpus(),
     private readonly gate?: InferenceGate,
   ) {
     this.pool = new Piscina({ filename: WORKER, minThreads: threads, maxThreads: threads, idleTimeout: Number.POSITIVE_INFINITY });

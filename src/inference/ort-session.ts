@@ -1,8 +1,8 @@
 // Creating an ONNX Runtime session: provider choice (CUDA when asked for and present, else CPU) and
 // the session options chosen by measurement. Used inside the session worker and by the benchmark.
 
-import { availableParallelism } from 'node:os';
 import ort from 'onnxruntime-node';
+import { usableCpus } from '../cpus.js';
 
 export type ProviderChoice = 'cpu' | 'cuda' | 'auto';
 
@@ -19,8 +19,8 @@ export function sessionOptions(provider: 'cpu' | 'cuda', o: SessionOptions): ort
     executionMode: 'sequential',
     interOpNumThreads: 1,
     // ORT's own default counts physical cores, which on some hosts (2-vCPU VMs measured here) gives
-    // one thread and half the speed; one thread per available CPU is what a dedicated service wants.
-    intraOpNumThreads: o.intraOpThreads > 0 ? o.intraOpThreads : availableParallelism(),
+    // one thread and half the speed; one thread per usable CPU is what a dedicated service wants.
+    intraOpNumThreads: o.intraOpThreads > 0 ? o.intraOpThreads : usableCpus(),
   };
 }
 
