@@ -29,16 +29,9 @@ export interface RequestSpec {
   body: Buffer;
 }
 
-const serialised = new WeakMap<RequestSpec, Buffer>();
-
 function serialise(spec: RequestSpec, host: string): Buffer {
-  let bytes = serialised.get(spec);
-  if (!bytes) {
-    const head = [`POST ${spec.path} HTTP/1.1`, `host: ${host}`, `content-length: ${spec.body.length}`, ...Object.entries(spec.headers).map(([k, v]) => `${k}: ${v}`), '', ''].join('\r\n');
-    bytes = Buffer.concat([Buffer.from(head, 'latin1'), spec.body]);
-    serialised.set(spec, bytes);
-  }
-  return bytes;
+  const head = [`POST ${spec.path} HTTP/1.1`, `host: ${host}`, `content-length: ${spec.body.length}`, ...Object.entries(spec.headers).map(([k, v]) => `${k}: ${v}`), '', ''].join('\r\n');
+  return Buffer.concat([Buffer.from(head, 'latin1'), spec.body]);
 }
 
 /** One keep-alive connection that sends a request and resolves with the response's status. */
@@ -102,6 +95,13 @@ class Connection {
 
 export async function closedLoop(origin: string, make: (i: number) => RequestSpec, concurrency: number, seconds: number, warmupSeconds: number): Promise<LoadResult> {
   const { hostname, port } = new URL(origin);
+  // Each distinct request is serialised once per run.
+  const serialised = new Map<RequestSpec, Buffer>();
+  const bytesOf = (spec: RequestSpec): Buffer => {
+    let bytes = serialised.get(spec);
+    if (!bytes) serialised.set(spec, (bytes = serialise(spec, `${hostname}:${port}`)));
+    return bytes;
+  };
   const latencies: number[] = [];
   const statuses: Record<string, number> = {};
   let errors = 0;
@@ -111,7 +111,7 @@ export async function closedLoop(origin: string, make: (i: number) => RequestSpe
   const client = async (): Promise<void> => {
     let conn: Connection | undefined;
     while (performance.now() < end) {
-      const bytes = serialise(make(n++), `${hostname}:${port}`);
+      const bytes = bytesOf(make(n++));
       const t0 = performance.now();
       try {
         conn ??= await Connection.open(Number(port), hostname);

@@ -100,7 +100,10 @@ async function benchPrecision(precision: string): Promise<PrecisionResult> {
   const rssWarmMB = rssMB(svc.child.pid!);
   const textSpecs: RequestSpec[] = CAPTIONS.map((text) => ({ path: '/embed/text', headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ text })) }));
   const textRequest = (i: number): RequestSpec => textSpecs[i % textSpecs.length]!;
-  await checkReplies(svc.origin, textSpecs[0]!, multipartImage(photo, 'photo.jpg'));
+  const mp = multipartImage(photo, 'photo.jpg');
+  const imageSpec: RequestSpec = { path: '/embed/image', headers: mp.headers, body: mp.body };
+  const imageRequest = (): RequestSpec => imageSpec;
+  await checkReplies(svc.origin, [textSpecs[0]!, imageSpec]);
   const textLoads: LoadResult[] = [];
   for (const c of concurrencies) {
     const r = await closedLoop(svc.origin, textRequest, c, base, 1);
@@ -108,9 +111,6 @@ async function benchPrecision(precision: string): Promise<PrecisionResult> {
     textLoads.push(r);
   }
   const bestImage = Math.max(...image.map((p) => p.itemsPerSecond));
-  const mp = multipartImage(photo, 'photo.jpg');
-  const imageSpec: RequestSpec = { path: '/embed/image', headers: mp.headers, body: mp.body };
-  const imageRequest = (): RequestSpec => imageSpec;
   // Long enough for each client to complete several requests at this concurrency.
   const imageWindow = (c: number) => ({ seconds: Math.min(120, Math.max(base, Math.ceil((3 * c) / bestImage))), warmup: Math.min(30, Math.ceil(c / bestImage) + 2) });
   const imageLoads: LoadResult[] = [];
@@ -184,11 +184,11 @@ async function benchPrecision(precision: string): Promise<PrecisionResult> {
 }
 
 /** The load generator reads only statuses: check once that the service answers with real vectors. */
-async function checkReplies(origin: string, text: RequestSpec, image: { headers: Record<string, string>; body: Buffer }): Promise<void> {
-  for (const [path, r] of [['/embed/text', text], ['/embed/image', image]] as const) {
-    const res = await fetch(origin + path, { method: 'POST', headers: r.headers, body: r.body });
+async function checkReplies(origin: string, specs: RequestSpec[]): Promise<void> {
+  for (const r of specs) {
+    const res = await fetch(origin + r.path, { method: 'POST', headers: r.headers, body: r.body });
     const json = (await res.json()) as { dim?: number; embeddings?: number[][] };
-    if (res.status !== 200 || json.embeddings?.[0]?.length !== json.dim) throw new Error(`${path} answered ${res.status}: ${JSON.stringify(json).slice(0, 200)}`);
+    if (res.status !== 200 || json.embeddings?.[0]?.length !== json.dim) throw new Error(`${r.path} answered ${res.status}: ${JSON.stringify(json).slice(0, 200)}`);
   }
 }
 
