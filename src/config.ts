@@ -22,6 +22,7 @@ export const ConfigSchema = Type.Object({
   maxBatchImages: Int(2, 'largest image batch per inference (2 measured best on CPU; raise it on GPUs)', 1),
   maxBatchTexts: Int(64, 'largest text batch per inference', 1),
   batchWaitMs: Int(0, 'how long an idle tower waits for more items before running a batch (ms); batches also form from items that queue while a batch runs'),
+  batchSettleMs: Int(5, 'after a batch of several texts, how long the idle text tower waits for the next arrival while fewer are queued than were in play (ms, 0 = start at once); keeps batches whole under concurrent load'),
   batchFillWaitMs: Int(30, 'how long an idle image tower waits for images still being decoded to fill its batch (ms)'),
   decodeGateMs: Int(1000, 'longest an image decode waits for a running CPU inference to end before it starts anyway (ms; 0 = no waiting)'),
   maxQueueImages: Int(64, 'images queued per model before requests get 503', 1),

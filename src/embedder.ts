@@ -5,7 +5,7 @@
 import type { Config } from './config.js';
 import { BadRequestError, PayloadTooLargeError } from './errors.js';
 import type { Metrics } from './metrics.js';
-import { ClientGoneError } from './inference/batcher.js';
+import { ClientGoneError, type Departure } from './inference/batcher.js';
 import { preCaption } from './inference/caption.js';
 import type { ImagePreprocessor } from './inference/image-preprocessor.js';
 import type { LoadedModel, ModelPool } from './inference/model-pool.js';
@@ -15,9 +15,9 @@ export type Limits = Pick<Config, 'maxItems' | 'maxTextChars' | 'maxImageBytes' 
 
 export type ImageInput = { bytes: Uint8Array } | { url: string };
 
-export interface EmbedOptions {
+export interface EmbedOptions<S extends Departure = AbortSignal> {
   /** Aborted when the client goes away: queued items are then dropped before inference. */
-  signal?: AbortSignal;
+  signal?: S;
   /** Epoch ms; defaults to now + requestTimeoutMs. */
   deadline?: number;
 }
@@ -69,7 +69,7 @@ export class Embedder {
     return ids;
   }
 
-  async embedTexts(model: LoadedModel, texts: string[], cleanup: boolean, options: EmbedOptions = {}): Promise<TextResult> {
+  async embedTexts(model: LoadedModel, texts: string[], cleanup: boolean, options: EmbedOptions<Departure> = {}): Promise<TextResult> {
     this.checkCount(texts.length, 'texts');
     const ids = this.tokenize(model, texts, cleanup);
     const deadline = options.deadline ?? Date.now() + this.limits.requestTimeoutMs;

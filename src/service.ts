@@ -62,6 +62,7 @@ export class Service {
         maxBatchTexts: c.maxBatchTexts,
         batchWaitMs: c.batchWaitMs,
         batchFillWaitMs: c.batchFillWaitMs,
+        batchSettleMs: c.batchSettleMs,
         gate: this.gate,
         maxQueueImages: c.maxQueueImages,
         maxQueueTexts: c.maxQueueTexts,

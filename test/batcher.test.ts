@@ -131,3 +131,52 @@ t.test('without items being prepared there is no fill wait', async (t) => {
   t.ok(Date.now() - started < 2_000);
   t.same(batches, [[1]]);
 });
+
+/** `clients` closed-loop clients, half starting 5 ms after the others; each answer is followed by the client's next item 2 ms later. */
+async function closedLoop(b: MicroBatcher<number, number>, clients: number, rounds: number): Promise<void> {
+  const client = async (id: number, delay: number): Promise<void> => {
+    await new Promise((r) => setTimeout(r, delay));
+    for (let i = 0; i < rounds; i++) {
+      await Promise.all(b.submitAll([id], { deadline: far() }));
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  };
+  await Promise.all(Array.from({ length: clients }, (_, id) => client(id, id < clients / 2 ? 0 : 5)));
+}
+
+t.test('under a closed loop, settleMs keeps batches whole instead of splitting the clients', async (t) => {
+  // The first item runs alone while the other seven queue; from then on the two groups take turns.
+  const split = make({ maxBatch: 8, maxWaitMs: 0, settleMs: 0, maxQueue: 100 });
+  await closedLoop(split.b, 8, 4);
+  t.ok(
+    split.batches.length >= 8 && split.batches.every((x) => x.length < 8),
+    `without settling the clients stay split: ${split.batches.map((x) => x.length)}`,
+  );
+
+  // Settling: after the first (partial) batch every batch holds all eight, until clients finish.
+  const whole = make({ maxBatch: 8, maxWaitMs: 0, settleMs: 50, maxQueue: 100 });
+  await closedLoop(whole.b, 8, 4);
+  t.ok(
+    whole.batches.length <= 5 && whole.batches.slice(1, -1).every((x) => x.length === 8),
+    `with settling the batches are whole: ${whole.batches.map((x) => x.length)}`,
+  );
+});
+
+t.test('settling never delays a lone client, and ends when arrivals stop', async (t) => {
+  const { b, batches } = make({ maxBatch: 8, maxWaitMs: 0, settleMs: 400, maxQueue: 100 });
+  await Promise.all(b.submitAll([1], { deadline: far() }));
+  const started = Date.now();
+  await Promise.all(b.submitAll([2], { deadline: far() }));
+  t.ok(Date.now() - started < 300, 'a batch of one is followed by no hold');
+
+  // A batch of 4 ends with 2 more queued (6 in play); only those 2 come: they wait for the gap, then run.
+  const first = b.submitAll([1, 2, 3, 4], { deadline: far() });
+  await new Promise((r) => setTimeout(r, 5));
+  const second = b.submitAll([5, 6], { deadline: far() });
+  await Promise.all(first);
+  const ended = Date.now();
+  t.same(await Promise.all(second), [50, 60]);
+  const held = Date.now() - ended;
+  t.ok(held >= 350 && held < 2_000, `held for the gap after the last arrival (${held} ms)`);
+  t.same(batches.slice(2), [[1, 2, 3, 4], [5, 6]]);
+});

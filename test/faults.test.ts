@@ -1,5 +1,5 @@
 // Faults: broken model files at start, an inference error in one batch, a client that leaves while
-// its items are queued, and CORS/auth defaults.
+// its images or texts are queued, and CORS/auth defaults.
 
 import { cp, mkdtemp, readFile, rm, truncate, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -100,6 +100,27 @@ t.test('a client that disconnects while queued costs no inference', async (t) =>
   const inferred = Number(metrics.match(/albef_batch_size_sum\{model="slower",tower="image"\} (\d+)/)?.[1]);
   t.equal(dropped, 2, 'both items of the departed client were dropped (while decoding or queued)');
   t.equal(inferred, 24, 'only the first request reached the model');
+});
+
+t.test('a client that disconnects while its texts are queued costs no inference', async (t) => {
+  // One text per batch behind a request of 200 texts, so that the second request waits in the queue.
+  const out = join(dir, 'slower-text');
+  await synthesizeModel({ arch: resolveArch({ ...small, text: { ...small.text, dim: 256, heads: 4, intermediate: 1024, fusion_layer: 4 } }), out, name: 'slower-text' });
+  const server = await startServer({ models: [out], maxBatchTexts: 1 });
+  t.teardown(() => server.close());
+  const busy = postJson(`${server.url}/embed/text`, { texts: Array.from({ length: 200 }, (_, i) => `caption number ${i} of a long queue`) });
+  await new Promise((r) => setTimeout(r, 30));
+  const ac = new AbortController();
+  const leaving = fetch(`${server.url}/embed/text`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ texts: ['a', 'b'] }), signal: ac.signal }).catch(() => 'aborted');
+  await new Promise((r) => setTimeout(r, 30));
+  ac.abort();
+  t.equal(await leaving, 'aborted');
+  t.equal((await busy).status, 200);
+  const metrics = await (await fetch(`${server.url}/metrics`)).text();
+  const dropped = Number(metrics.match(/albef_rejected_items_total\{model="slower-text",tower="text",reason="client_gone"\} (\d+)/)?.[1] ?? 0);
+  const inferred = Number(metrics.match(/albef_batch_size_sum\{model="slower-text",tower="text"\} (\d+)/)?.[1]);
+  t.equal(dropped, 2, 'both texts of the departed client were dropped');
+  t.equal(inferred, 200, 'only the first request reached the model');
 });
 
 t.test('CORS is off by default and on when configured', async (t) => {

@@ -58,3 +58,21 @@ t.test('fp16 writes float16 weights with float32 inputs and outputs', async (t) 
     t.equal(model.graph!.output![0]!.type!.tensorType!.elemType, FLOAT, `${tower}: embeddings stay float32`);
   }
 });
+
+t.test('attention takes the q, k and v projections directly, with no Split pass in any precision', async (t) => {
+  for (const precision of ['fp32', 'int8', 'fp16'] as const) {
+    const out = join(dir, `attn-${precision}`);
+    await convertCheckpoint({ checkpoint: TINY_CHECKPOINT, out, archFile: TINY_ARCH, precision });
+    for (const tower of ['image', 'text']) {
+      const nodes = onnxProto.onnx.ModelProto.decode(readFileSync(join(out, `${tower}.onnx`))).graph!.node!;
+      const attention = nodes.filter((n) => n.opType === 'MultiHeadAttention');
+      t.ok(attention.length > 0 && !nodes.some((n) => n.opType === 'Split'), `${precision} ${tower}: attention in every block, no Split`);
+      // Float models hand the q|k|v bias to the kernel (input 3); int8 fuses it into the projections.
+      const withBias = attention.filter((a) => (a.input![3] ?? '') !== '').length;
+      t.equal(withBias, precision === 'int8' ? 0 : attention.length, `${precision} ${tower}: q|k|v bias given to the kernel where it is not fused`);
+    }
+  }
+  const probe = await ort.InferenceSession.create(join(dir, 'attn-fp32', 'text.onnx'));
+  const r = await probe.run({ input_ids: new ort.Tensor('int64', BigInt64Array.from([101n, 2000n, 102n]), [1, 3]), attention_mask: new ort.Tensor('int64', new BigInt64Array(3).fill(1n), [1, 3]) });
+  t.ok((r.embeddings!.data as Float32Array).every(Number.isFinite), 'and the float graph runs');
+});

@@ -24,6 +24,12 @@ export function transposed(rows: number, cols: number, load: Lazy): LazyTensor {
   };
 }
 
+/** The same tensor, its loader run at most once (for weights read in parts). */
+export function loadOnce(t: LazyTensor): LazyTensor {
+  let data: Promise<Float32Array> | undefined;
+  return { dims: t.dims, load: () => (data ??= t.load()) };
+}
+
 /** Columns [from, to) of a [rows, cols] weight. */
 export function columns(t: LazyTensor, from: number, to: number): LazyTensor {
   const [rows, cols] = t.dims as [number, number];
@@ -142,35 +148,39 @@ export class Layers {
 
   /**
    * Multi-head attention: queries [B, Sq, D] against keys and values [B, S, D], with an optional
-   * key padding mask [B, S] (int32 1/0; masked keys get -10000 added, as BERT's extended mask).
+   * key padding mask [B, S] (int32 1/0; masked keys get -10000 added, as BERT's extended mask) and
+   * an optional q|k|v bias [3D] that the kernel adds while it lays the heads out.
    * Scale 1/sqrt(head_dim), softmax over keys. Returns the context [B, Sq, D].
    */
-  attention(q: string, k: string, v: string, heads: number, keyPaddingMask?: string): string {
-    const inputs = keyPaddingMask ? [q, k, v, '', keyPaddingMask] : [q, k, v];
+  attention(q: string, k: string, v: string, heads: number, keyPaddingMask?: string, qkvBias?: string): string {
+    const inputs = [q, k, v, qkvBias ?? '', keyPaddingMask ?? ''];
+    while (inputs.at(-1) === '') inputs.pop();
     return this.g.op('MultiHeadAttention', inputs, { num_heads: heads, mask_filter_value: f(-10000) }, { domain: 'com.microsoft' });
   }
 
-  /** Self-attention from a fused [D, 3D] q|k|v projection: the context [B, S, D] before the output projection. */
-  selfAttention(x: string, name: string, qkvW: LazyTensor, qkvB: LazyTensor, dim: number, heads: number, keyPaddingMask?: string): string {
-    const [q, k, v] = this.g.opN('Split', [this.linear(x, `${name}.qkv`, qkvW, qkvB), this.g.int64s([dim, dim, dim])], { axis: -1 }, { outputs: 3 });
-    return this.attention(q!, k!, v!, heads, keyPaddingMask);
+  /**
+   * Self-attention from a [D, 3D] q|k|v projection: the context [B, Sq, D] before the output
+   * projection. With `clsOnly` (the last block: only token 0's output is read) the query is token 0
+   * alone while keys and values still come from every token.
+   *
+   * Three projections rather than one split afterwards: the kernel copies q, k and v into its head
+   * layout anyway, so a Split would only add a pass over [B, S, 3D] (int8 ViT ≈ 4 % of its time).
+   * int8 projections carry their bias fused; float models hand the q|k|v bias to the kernel.
+   */
+  selfAttention(x: string, name: string, qkvW: LazyTensor, qkvB: LazyTensor, dim: number, heads: number, options: { keyPaddingMask?: string; clsOnly?: boolean } = {}): string {
+    const w = loadOnce(qkvW);
+    const quantized = this.precision === 'int8';
+    const [q, k, v] = ['q', 'k', 'v'].map((label, j) => {
+      const input = j === 0 && options.clsOnly ? this.tokens(x, 0, 1) : x;
+      const cols = columns(w, j * dim, (j + 1) * dim);
+      return quantized ? this.linear(input, `${name}.${label}`, cols, elements(qkvB, j * dim, (j + 1) * dim)) : this.g.op('MatMul', [input, this.param(`${name}.${label}.weight`, cols)]);
+    }) as [string, string, string];
+    return this.attention(q, k, v, heads, options.keyPaddingMask, quantized ? undefined : this.param(`${name}.qkv.bias`, qkvB));
   }
 
   /** Tokens [from, to) of [B, S, D] → [B, to - from, D]. */
   tokens(x: string, from: number, to: number): string {
     return this.g.op('Slice', [x, this.g.int64s([from]), this.g.int64s([to]), this.g.int64s([1])]);
-  }
-
-  /**
-   * The last transformer block only needs its output at token 0 (the embedding is read there): keys
-   * and values from every token, the query and everything after attention for token 0 alone.
-   * Returns q [B, 1, D], k and v [B, S, D].
-   */
-  clsQueryKeysValues(x: string, name: string, qkvW: LazyTensor, qkvB: LazyTensor, dim: number): { q: string; k: string; v: string } {
-    const q = this.linear(this.tokens(x, 0, 1), `${name}.q`, columns(qkvW, 0, dim), elements(qkvB, 0, dim));
-    const kv = this.linear(x, `${name}.kv`, columns(qkvW, dim, 3 * dim), elements(qkvB, dim, 3 * dim));
-    const [k, v] = this.g.opN('Split', [kv, this.g.int64s([dim, dim])], { axis: -1 }, { outputs: 2 });
-    return { q, k: k!, v: v! };
   }
 
   /** [B, 1, D] → [B, D]. */

@@ -16,7 +16,7 @@ import { buildTextGraph } from './text-graph.js';
 import { readBundledVocab } from './vocab.js';
 import { buildVisionGraph } from './vision-graph.js';
 
-export const CONVERTER_VERSION = '1.0.0';
+export const CONVERTER_VERSION = '1.1.0';
 
 export interface WriteModelOptions {
   out: string;

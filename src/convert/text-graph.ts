@@ -51,12 +51,8 @@ export function buildTextGraph(w: AlbefWeights, precision: Precision): GraphBuil
         return out;
       },
     };
-    let ctx: string;
-    if (last) {
-      const { q, k, v } = L.clsQueryKeysValues(x, `${n}.attention`, qkvW, qkvB, t.dim);
-      ctx = L.attention(q, k, v, t.heads, keyMask);
-      x = L.tokens(x, 0, 1);
-    } else ctx = L.selfAttention(x, `${n}.attention`, qkvW, qkvB, t.dim, t.heads, keyMask);
+    const ctx = L.selfAttention(x, `${n}.attention`, qkvW, qkvB, t.dim, t.heads, { keyPaddingMask: keyMask, clsOnly: last });
+    if (last) x = L.tokens(x, 0, 1);
     const attnOut = L.linearParts(ctx, `${n}.attention.output`, mat(`${b}attention.output.dense.weight`, t.dim, t.dim), vec(`${b}attention.output.dense.bias`, t.dim));
     x = L.residualLayerNorm(attnOut, x, `${n}.attention.LayerNorm`, vec(`${b}attention.output.LayerNorm.weight`, t.dim), vec(`${b}attention.output.LayerNorm.bias`, t.dim), t.ln_eps).out;
     const inter = L.gelu(L.linear(x, `${n}.intermediate`, mat(`${b}intermediate.dense.weight`, t.intermediate, t.dim), vec(`${b}intermediate.dense.bias`, t.intermediate)));

@@ -49,12 +49,8 @@ export function buildVisionGraph(w: AlbefWeights, precision: Precision): GraphBu
     const last = i === v.depth - 1;
     const qkvW = mat(`${b}attn.qkv.weight`, 3 * v.dim, v.dim);
     const qkvB = vec(`${b}attn.qkv.bias`, 3 * v.dim);
-    let ctx: string;
-    if (last) {
-      const { q, k, v: val } = L.clsQueryKeysValues(h, `${b}attn`, qkvW, qkvB, v.dim);
-      ctx = L.attention(q, k, val, v.heads);
-      x = L.tokens(x, 0, 1);
-    } else ctx = L.selfAttention(h, `${b}attn`, qkvW, qkvB, v.dim, v.heads);
+    const ctx = L.selfAttention(h, `${b}attn`, qkvW, qkvB, v.dim, v.heads, { clsOnly: last });
+    if (last) x = L.tokens(x, 0, 1);
     const proj = L.linearParts(ctx, `${b}attn.proj`, mat(`${b}attn.proj.weight`, v.dim, v.dim), vec(`${b}attn.proj.bias`, v.dim));
     const r1 = L.residualLayerNorm(proj, x, `${b}norm2`, ...norm(b, 'norm2'), v.ln_eps);
     const fc1 = L.linear(r1.out, `${b}mlp.fc1`, mat(`${b}mlp.fc1.weight`, w.visionMlp, v.dim), vec(`${b}mlp.fc1.bias`, w.visionMlp));

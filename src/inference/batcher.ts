@@ -2,7 +2,9 @@
 //
 // One batch runs at a time per tower (ONNX Runtime already spreads one run over all its threads).
 // When the tower is idle, a batch starts as soon as it is full or its oldest item has waited
-// `maxWaitMs`; while a batch runs, arrivals queue up and form the next one. The queue is bounded
+// `maxWaitMs`; while a batch runs, arrivals queue up and form the next one. Under concurrent load
+// (`settleMs`) the tower lets the clients just answered send their next items before it starts
+// again, instead of splitting them into half-size batches (see `settle`). The queue is bounded
 // (OverloadedError → 503 + Retry-After), every item carries a deadline (DeadlineError → 504), and
 // items whose client went away are dropped before they cost any inference.
 
@@ -21,6 +23,12 @@ export interface BatcherOptions<I, O> {
   maxWaitMs: number;
   /** How long an idle tower waits for admitted items still being prepared to fill the batch. */
   fillWaitMs?: number;
+  /**
+   * After a batch of several items, how long the tower waits for the next arrival (ms, 0 = not at
+   * all) while fewer items are queued than were in play when it ended; never longer in all than a
+   * quarter of a batch's run time.
+   */
+  settleMs?: number;
   maxQueue: number;
   /** Runs one batch; must return one output per input, in order. */
   run: (inputs: I[]) => Promise<O[]>;
@@ -34,17 +42,23 @@ export interface BatcherOptions<I, O> {
   onDropped?: (reason: 'deadline' | 'client_gone' | 'queue_full') => void;
 }
 
+/** An AbortSignal, or anything else that says whether the client went away. */
+export interface Departure {
+  readonly aborted: boolean;
+}
+
 export interface SubmitOptions {
   /** Epoch ms after which the item is refused with 504 instead of being run. */
   deadline: number;
-  signal?: AbortSignal;
+  /** Checked before each run: items of a client that went away are dropped. */
+  signal?: Departure;
 }
 
 interface Entry<I, O> {
   input: I;
   enqueuedAt: number;
   deadline: number;
-  signal?: AbortSignal;
+  signal?: Departure;
   resolve: (o: O) => void;
   reject: (e: unknown) => void;
   timer?: NodeJS.Timeout;
@@ -58,6 +72,11 @@ export class MicroBatcher<I, O> {
   private batchMs = 100;
   private running = false;
   private waitTimer: NodeJS.Timeout | undefined;
+  /** performance.now() of the last batch's end and of the last arrival. */
+  private endedAt = -Infinity;
+  private arrivedAt = -Infinity;
+  /** Items in play when the last batch ended (its own plus those queued): the concurrency seen. */
+  private inPlay = 0;
   private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly options: BatcherOptions<I, O>) {}
@@ -111,6 +130,7 @@ export class MicroBatcher<I, O> {
 
   private enqueueAll(inputs: I[], options: SubmitOptions): Promise<O>[] {
     const promises = inputs.map((input) => this.enqueue(input, options));
+    this.arrivedAt = performance.now();
     this.schedule();
     return promises;
   }
@@ -139,6 +159,14 @@ export class MicroBatcher<I, O> {
       if (!this.running && this.queue.length === 0) this.notifyIdle();
       return;
     }
+    const settling = this.settle();
+    if (settling > 0) {
+      this.waitTimer ??= setTimeout(() => {
+        this.waitTimer = undefined;
+        this.schedule();
+      }, settling);
+      return;
+    }
     const waited = Date.now() - this.queue[0]!.enqueuedAt;
     // Items admitted and still being prepared would fill this batch: give them fillWaitMs.
     const hold = this.reserved > 0 ? Math.max(this.options.maxWaitMs, this.options.fillWaitMs ?? 0) : this.options.maxWaitMs;
@@ -152,6 +180,23 @@ export class MicroBatcher<I, O> {
         this.schedule();
       }, hold - waited);
     }
+  }
+
+  /**
+   * Ms to hold the next batch, 0 for none. With N clients in a closed loop, starting again at once
+   * runs the items that queued during the last batch while its clients are still being answered,
+   * and the tower settles into batches of N/2 (measured: 32 of 64 texts, 13 % below the per-item
+   * speed of 64) with the replies' CPU work competing with inference. Holding while the answered
+   * clients' next items keep arriving, up to as many items as were in play, restores full batches
+   * and moves that work into the gap. A batch of one (a lone client) holds nothing.
+   */
+  private settle(): number {
+    const gap = this.options.settleMs ?? 0;
+    if (gap <= 0 || this.inPlay < 2 || this.queue.length >= Math.min(this.inPlay, this.options.maxBatch)) return 0;
+    const now = performance.now();
+    // The answered clients need the gap to reply at all, so it counts from the end or the last arrival.
+    const left = Math.min(gap - (now - Math.max(this.arrivedAt, this.endedAt)), Math.max(gap, this.batchMs / 4) - (now - this.endedAt));
+    return left > 0 ? Math.ceil(left) : 0;
   }
 
   private take(): Entry<I, O>[] {
@@ -200,6 +245,8 @@ export class MicroBatcher<I, O> {
       }
     }
     this.running = false;
+    this.endedAt = performance.now();
+    this.inPlay = batch.length + this.queue.length;
     this.schedule();
   }
 

@@ -17,6 +17,7 @@ export interface PoolOptions {
   maxBatchTexts: number;
   batchWaitMs: number;
   batchFillWaitMs?: number;
+  batchSettleMs?: number;
   /** Told about every inference on the CPU, so that image decodes can keep out of its way. */
   gate?: InferenceGate;
   maxQueueImages: number;
@@ -76,6 +77,7 @@ export class LoadedModel {
       name: `${name} text`,
       maxBatch: options.maxBatchTexts,
       maxWaitMs: options.batchWaitMs,
+      settleMs: options.batchSettleMs,
       maxQueue: options.maxQueueTexts,
       run: (batch) => this.onGate(this.text, () => this.runTexts(batch)),
       // Batches of similar lengths: each is padded to its longest.

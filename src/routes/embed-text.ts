@@ -2,7 +2,7 @@
 
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { EmbedResponse, errors, TextRequest } from '../schemas.js';
-import { clientGone, encodeVectors, exactlyOne } from './shared.js';
+import { clientLeft, encodeVectors, exactlyOne } from './shared.js';
 
 export const embedTextRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
@@ -21,7 +21,7 @@ export const embedTextRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const texts = exactlyOne(body, ['text', 'texts']) === 'text' ? [body.text!] : body.texts!;
       const embedder = app.service.requireEmbedder();
       const model = embedder.model(body.model);
-      const { vectors } = await embedder.embedTexts(model, texts, body.caption_cleanup ?? true, { signal: clientGone(reply) });
+      const { vectors } = await embedder.embedTexts(model, texts, body.caption_cleanup ?? true, { signal: clientLeft(reply) });
       return { model: model.name, modality: 'text' as const, dim: model.dim, embeddings: encodeVectors(vectors, body.encoding_format) };
     },
   );

@@ -3,6 +3,7 @@
 import { setMaxListeners } from 'node:events';
 import type { FastifyReply } from 'fastify';
 import { BadRequestError } from '../errors.js';
+import type { Departure } from '../inference/batcher.js';
 
 export type EncodingFormat = 'float' | 'base64';
 
@@ -10,6 +11,21 @@ export type EncodingFormat = 'float' | 'base64';
 export function encodeVectors(vectors: Float32Array[], format: EncodingFormat = 'float'): (number[] | string)[] {
   if (format === 'base64') return vectors.map((v) => Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64'));
   return vectors.map((v) => Array.from(v));
+}
+
+/**
+ * Whether the client disconnected before its reply, read from the socket when asked: enough for
+ * text items, which the batcher only checks before a run, and cheaper per request than an
+ * AbortController with a close listener (measured in the text route's CPU profile).
+ */
+export function clientLeft(reply: FastifyReply): Departure {
+  const res = reply.raw;
+  const socket = res.socket;
+  return {
+    get aborted() {
+      return !res.writableFinished && (socket === null || socket.destroyed);
+    },
+  };
 }
 
 /** Aborts when the client disconnects before the reply is sent, so queued items can be dropped. */
