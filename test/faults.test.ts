@@ -80,47 +80,56 @@ t.test('an inference error fails only its batch; the next batch succeeds', async
   t.equal((await fetch(`${server.url}/readyz`)).status, 200, 'still ready');
 });
 
-t.test('a client that disconnects while queued costs no inference', async (t) => {
-  // A slower image tower so that a queue forms behind a first request.
+/**
+ * A busy request fills the queue of a slowed-down tower; a second client sends two items and leaves
+ * while they wait. Returns how many items were dropped as client_gone and how many reached the model.
+ */
+async function departAfterQueueing(url: string, model: string, tower: 'image' | 'text', busyBody: object, leavingBody: object): Promise<{ dropped: number; inferred: number; busyStatus: number; leaving: unknown }> {
+  const path = `${url}/embed/${tower}`;
+  const busy = postJson(path, busyBody);
+  await new Promise((r) => setTimeout(r, 40));
+  const ac = new AbortController();
+  const leaving = fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(leavingBody), signal: ac.signal }).catch(() => 'aborted');
+  await new Promise((r) => setTimeout(r, 40));
+  ac.abort();
+  const [left, done] = await Promise.all([leaving, busy]);
+  const metrics = await (await fetch(`${url}/metrics`)).text();
+  const count = (re: string) => Number(metrics.match(new RegExp(re))?.[1] ?? 0);
+  return {
+    dropped: count(`albef_rejected_items_total\\{model="${model}",tower="${tower}",reason="client_gone"\\} (\\d+)`),
+    inferred: count(`albef_batch_size_sum\\{model="${model}",tower="${tower}"\\} (\\d+)`),
+    busyStatus: done.status,
+    leaving: left,
+  };
+}
+
+t.test('a client that disconnects while its images are queued costs no inference', async (t) => {
+  // A slower image tower, one image per batch, so that a queue forms behind a first request.
   const out = join(dir, 'slower');
   await synthesizeModel({ arch: resolveArch({ ...small, vision: { patch: 16, dim: 192, depth: 6, heads: 3 }, image_res: 384 }), out, name: 'slower' });
   const server = await startServer({ models: [out], maxBatchImages: 1 });
   t.teardown(() => server.close());
   const png = (await readFile(join(IMAGES_DIR, 'tiny.png'))).toString('base64');
-  const busy = postJson(`${server.url}/embed/image`, { images: Array(24).fill(png) });
-  await new Promise((r) => setTimeout(r, 50));
-  const ac = new AbortController();
-  const leaving = fetch(`${server.url}/embed/image`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ images: [png, png] }), signal: ac.signal }).catch(() => 'aborted');
-  await new Promise((r) => setTimeout(r, 50));
-  ac.abort();
-  t.equal(await leaving, 'aborted');
-  t.equal((await busy).status, 200);
-  const metrics = await (await fetch(`${server.url}/metrics`)).text();
-  const dropped = Number(metrics.match(/albef_rejected_items_total\{model="slower",tower="image",reason="client_gone"\} (\d+)/)?.[1] ?? 0);
-  const inferred = Number(metrics.match(/albef_batch_size_sum\{model="slower",tower="image"\} (\d+)/)?.[1]);
-  t.equal(dropped, 2, 'both items of the departed client were dropped (while decoding or queued)');
-  t.equal(inferred, 24, 'only the first request reached the model');
+  const r = await departAfterQueueing(server.url, 'slower', 'image', { images: Array(24).fill(png) }, { images: [png, png] });
+  t.equal(r.leaving, 'aborted');
+  t.equal(r.busyStatus, 200);
+  t.equal(r.dropped, 2, 'both items of the departed client were dropped (while decoding or queued)');
+  t.equal(r.inferred, 24, 'only the first request reached the model');
 });
 
 t.test('a client that disconnects while its texts are queued costs no inference', async (t) => {
-  // One text per batch behind a request of 200 texts, so that the second request waits in the queue.
+  // The text route checks the socket rather than holding an AbortController: one text per batch
+  // behind a request of 200 texts, so that the second request waits in the queue.
   const out = join(dir, 'slower-text');
   await synthesizeModel({ arch: resolveArch({ ...small, text: { ...small.text, dim: 256, heads: 4, intermediate: 1024, fusion_layer: 4 } }), out, name: 'slower-text' });
   const server = await startServer({ models: [out], maxBatchTexts: 1 });
   t.teardown(() => server.close());
-  const busy = postJson(`${server.url}/embed/text`, { texts: Array.from({ length: 200 }, (_, i) => `caption number ${i} of a long queue`) });
-  await new Promise((r) => setTimeout(r, 30));
-  const ac = new AbortController();
-  const leaving = fetch(`${server.url}/embed/text`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ texts: ['a', 'b'] }), signal: ac.signal }).catch(() => 'aborted');
-  await new Promise((r) => setTimeout(r, 30));
-  ac.abort();
-  t.equal(await leaving, 'aborted');
-  t.equal((await busy).status, 200);
-  const metrics = await (await fetch(`${server.url}/metrics`)).text();
-  const dropped = Number(metrics.match(/albef_rejected_items_total\{model="slower-text",tower="text",reason="client_gone"\} (\d+)/)?.[1] ?? 0);
-  const inferred = Number(metrics.match(/albef_batch_size_sum\{model="slower-text",tower="text"\} (\d+)/)?.[1]);
-  t.equal(dropped, 2, 'both texts of the departed client were dropped');
-  t.equal(inferred, 200, 'only the first request reached the model');
+  const texts = Array.from({ length: 200 }, (_, i) => `caption number ${i} of a long queue`);
+  const r = await departAfterQueueing(server.url, 'slower-text', 'text', { texts }, { texts: ['a', 'b'] });
+  t.equal(r.leaving, 'aborted');
+  t.equal(r.busyStatus, 200);
+  t.equal(r.dropped, 2, 'both texts of the departed client were dropped');
+  t.equal(r.inferred, 200, 'only the first request reached the model');
 });
 
 t.test('CORS is off by default and on when configured', async (t) => {
