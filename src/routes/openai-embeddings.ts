@@ -5,7 +5,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { ImageInput } from '../embedder.js';
 import { errors, OpenAIRequest, OpenAIResponse } from '../schemas.js';
 import { decodeInlineImage } from '../sources/data-uri.js';
-import { clientGone, encodeVectors } from './shared.js';
+import { clientGone, clientLeft, encodeVectors } from './shared.js';
 
 type Item = { text: string } | { image: string };
 
@@ -27,7 +27,6 @@ export const openaiRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const items: Item[] = (typeof body.input === 'string' ? [body.input] : body.input).map((x) => (typeof x === 'string' ? { text: x } : x));
       const embedder = app.service.requireEmbedder();
       const model = embedder.model(body.model);
-      const signal = clientGone(reply);
       const textIdx: number[] = [];
       const imageIdx: number[] = [];
       const texts: string[] = [];
@@ -41,8 +40,10 @@ export const openaiRoutes: FastifyPluginAsyncTypebox = async (app) => {
           images.push(it.image.startsWith('data:') ? { bytes: decodeInlineImage(it.image, i, maxImageBytes) } : { url: it.image });
         }
       });
+      // Image preparation waits on the signal's events; texts alone only need the socket check.
+      const signal = images.length ? clientGone(reply) : undefined;
       const [t, imgs] = await Promise.all([
-        texts.length ? embedder.embedTexts(model, texts, true, { signal }) : undefined,
+        texts.length ? embedder.embedTexts(model, texts, true, { signal: signal ?? clientLeft(reply) }) : undefined,
         images.length ? embedder.embedImages(model, images, { signal }) : undefined,
       ]);
       const vectors = new Array<Float32Array>(items.length);
