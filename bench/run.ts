@@ -27,7 +27,7 @@ import { CAPTIONS, rawImageTower, rawTextTower, sweep, type CeilingPoint } from 
 import { lineChart, type Series } from './charts.js';
 import { closedLoop, type LoadResult, type RequestSpec } from './load.js';
 import { multipartImage, rssMB, stageTimings, startService } from './service.js';
-import { round } from './stats.js';
+import { mean, round } from './stats.js';
 
 const { values } = parseArgs({
   options: {
@@ -57,17 +57,19 @@ const PAIRED_TEXT_CONCURRENCY = 64;
 const photo = readFileSync(join(PACKAGE_ROOT, 'test', 'fixtures', 'images', 'photo.jpg')); // 640×480 JPEG
 const log = (m: string): void => void process.stderr.write(`bench: ${m}\n`);
 
-async function modelFor(precision: string): Promise<string> {
-  if (values.model) return values.model;
-  const dir = join(PACKAGE_ROOT, 'bench', '.models', `albef_4m-${precision}`);
-  // A model written by another converter version would measure that version's graphs.
-  const manifest = join(dir, 'model.json');
-  const current = existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as ModelManifest).converter_version === CONVERTER_VERSION;
-  if (!current) {
-    log(`synthesising the albef_4m-shaped model (${precision}, 384 px, converter ${CONVERTER_VERSION}) in ${dir}`);
-    await synthesizeModel({ arch: resolveArch(PRESETS.albef_4m), out: dir, name: `albef_4m-synthetic-${precision}`, precision: precision as 'fp32' | 'int8', force: true });
-  }
-  return dir;
+const readManifest = (dir: string): ModelManifest | undefined => {
+  const path = join(dir, 'model.json');
+  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as ModelManifest) : undefined;
+};
+
+async function modelFor(precision: string): Promise<{ dir: string; manifest: ModelManifest }> {
+  const dir = values.model ?? join(PACKAGE_ROOT, 'bench', '.models', `albef_4m-${precision}`);
+  const found = readManifest(dir);
+  // A synthesised model from another converter version would measure that version's graphs.
+  if (values.model || found?.converter_version === CONVERTER_VERSION) return { dir, manifest: found! };
+  log(`synthesising the albef_4m-shaped model (${precision}, 384 px, converter ${CONVERTER_VERSION}) in ${dir}`);
+  const manifest = await synthesizeModel({ arch: resolveArch(PRESETS.albef_4m), out: dir, name: `albef_4m-synthetic-${precision}`, precision: precision as 'fp32' | 'int8', force: true });
+  return { dir, manifest };
 }
 
 interface PrecisionResult {
@@ -87,8 +89,7 @@ interface PrecisionResult {
 }
 
 async function benchPrecision(precision: string): Promise<PrecisionResult> {
-  const dir = await modelFor(precision);
-  const manifest = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as ModelManifest;
+  const { dir, manifest } = await modelFor(precision);
   const onnxMB = Object.entries(manifest.files)
     .filter(([f]) => f.includes('.onnx'))
     .reduce((n, [f]) => n + statSync(join(dir, f)).size, 0) / 2 ** 20;
@@ -158,7 +159,6 @@ async function benchPrecision(precision: string): Promise<PrecisionResult> {
   const stages = await stageTimings(svc.origin);
   const exitCode = await svc.stop();
 
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const spread = (service: number[], raw: number[]) => service.map((x, i) => round(x / raw[i]!, 3));
   const paired: Paired = {
     rounds,
@@ -219,9 +219,9 @@ async function int8Fidelity(): Promise<{ image: { mean: number; min: number }; t
   const fm = f.get();
   const qm = q.get();
   const imgDir = join(PACKAGE_ROOT, 'test', 'fixtures', 'images');
-  const { mean, std, size } = fm.manifest.preprocessing.image;
+  const norm = fm.manifest.preprocessing.image;
   const pixels = await Promise.all(['photo.jpg', 'shapes.png', 'gray.png', 'wide.jpg', 'rotated.jpg', 'tiny.png'].map(async (name) => {
-    const r = await preprocessImage(readFileSync(join(imgDir, name)), { size, mean, std, maxPixels: 1e8 });
+    const r = await preprocessImage(readFileSync(join(imgDir, name)), { size: norm.size, mean: norm.mean, std: norm.std, maxPixels: 1e8 });
     if (!r.ok) throw new Error(r.message);
     return r.pixels;
   }));
@@ -234,7 +234,7 @@ async function int8Fidelity(): Promise<{ image: { mean: number; min: number }; t
   const qt = await qm.runTexts(ids);
   const txtCos = ft.map((v, i) => cos(v, qt[i]!));
   await Promise.all([f.release(), q.release()]);
-  const summary = (xs: number[]) => ({ mean: round(xs.reduce((a, b) => a + b, 0) / xs.length, 5), min: round(Math.min(...xs), 5) });
+  const summary = (xs: number[]) => ({ mean: round(mean(xs), 5), min: round(Math.min(...xs), 5) });
   return { image: summary(imgCos), text: summary(txtCos) };
 }
 

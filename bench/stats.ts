@@ -10,4 +10,6 @@ export function median(xs: number[]): number {
   return percentile([...xs].sort((a, b) => a - b), 50);
 }
 
+export const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+
 export const round = (x: number, digits = 2): number => Number(x.toFixed(digits));

@@ -160,13 +160,7 @@ export class MicroBatcher<I, O> {
       return;
     }
     const settling = this.settle();
-    if (settling > 0) {
-      this.waitTimer ??= setTimeout(() => {
-        this.waitTimer = undefined;
-        this.schedule();
-      }, settling);
-      return;
-    }
+    if (settling > 0) return this.wakeIn(settling);
     const waited = Date.now() - this.queue[0]!.enqueuedAt;
     // Items admitted and still being prepared would fill this batch: give them fillWaitMs.
     const hold = this.reserved > 0 ? Math.max(this.options.maxWaitMs, this.options.fillWaitMs ?? 0) : this.options.maxWaitMs;
@@ -174,12 +168,15 @@ export class MicroBatcher<I, O> {
       if (this.waitTimer) clearTimeout(this.waitTimer);
       this.waitTimer = undefined;
       void this.runBatch();
-    } else if (!this.waitTimer) {
-      this.waitTimer = setTimeout(() => {
-        this.waitTimer = undefined;
-        this.schedule();
-      }, hold - waited);
-    }
+    } else this.wakeIn(hold - waited);
+  }
+
+  /** Schedules again after `ms`, unless a wake-up is already set. */
+  private wakeIn(ms: number): void {
+    this.waitTimer ??= setTimeout(() => {
+      this.waitTimer = undefined;
+      this.schedule();
+    }, ms);
   }
 
   /**
