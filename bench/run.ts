@@ -219,14 +219,15 @@ async function int8Fidelity(): Promise<{ image: { mean: number; min: number }; t
   const fm = f.get();
   const qm = q.get();
   const imgDir = join(PACKAGE_ROOT, 'test', 'fixtures', 'images');
-  const norm = fm.manifest.preprocessing.image;
+  const size = fm.manifest.preprocessing.image.size;
   const pixels = await Promise.all(['photo.jpg', 'shapes.png', 'gray.png', 'wide.jpg', 'rotated.jpg', 'tiny.png'].map(async (name) => {
-    const r = await preprocessImage(readFileSync(join(imgDir, name)), { size: norm.size, mean: norm.mean, std: norm.std, maxPixels: 1e8 });
+    const r = await preprocessImage(readFileSync(join(imgDir, name)), { size, maxPixels: 1e8 });
     if (!r.ok) throw new Error(r.message);
-    return r.pixels;
+    return r.rgb;
   }));
   const cos = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + v * b[i]!, 0); // unit vectors
-  const fi = await fm.runImages(pixels);
+  // runImages hands its buffers to the session's worker: each model gets its own copies.
+  const fi = await fm.runImages(pixels.map((p) => p.slice()));
   const qi = await qm.runImages(pixels);
   const imgCos = fi.map((v, i) => cos(v, qi[i]!));
   const ids = CAPTIONS.concat(['a dog', 'two men play frisbee on the grass', 'a plate of food with a fork']).map((c) => fm.tokenizer.encode(preCaption(c, 30), 30).ids);

@@ -78,10 +78,9 @@ export class Embedder {
     return { vectors, tokens: ids.reduce((n, r) => n + r.length, 0) };
   }
 
-  /** Image bytes (fetched when given by URL) → preprocessed tensors, all items concurrently. */
-  private async prepareImages(model: LoadedModel, inputs: ImageInput[], signal?: AbortSignal): Promise<Float32Array[]> {
-    const { preprocessing } = model.manifest;
-    const options = { size: preprocessing.image.size, mean: preprocessing.image.mean, std: preprocessing.image.std, maxPixels: this.limits.maxImagePixels };
+  /** Image bytes (fetched when given by URL) → resized RGB pixels, all items concurrently. */
+  private async prepareImages(model: LoadedModel, inputs: ImageInput[], signal?: AbortSignal): Promise<Uint8Array[]> {
+    const options = { size: model.manifest.preprocessing.image.size, maxPixels: this.limits.maxImagePixels };
     return allOrFirstError(
       inputs.map(async (input, index) => {
         let bytes: Uint8Array;
@@ -97,7 +96,7 @@ export class Embedder {
         const image = await this.images.run(bytes, options, index, signal);
         this.metrics?.stageDuration.observe({ stage: 'decode_wait', model: model.name }, image.waitMs / 1000);
         this.metrics?.stageDuration.observe({ stage: 'decode', model: model.name }, image.decodeMs / 1000);
-        return image.pixels;
+        return image.rgb;
       }),
     );
   }
@@ -107,7 +106,7 @@ export class Embedder {
     const deadline = options.deadline ?? Date.now() + this.limits.requestTimeoutMs;
     // Admission before decoding: a full pipeline refuses at once (503) instead of after the work.
     const enqueue = model.imageBatcher.admit(inputs.length, { deadline, signal: options.signal });
-    let pixels: Float32Array[];
+    let pixels: Uint8Array[];
     try {
       pixels = await this.prepareImages(model, inputs, options.signal);
     } catch (e) {

@@ -13,7 +13,8 @@ import type { InferenceGate } from './inference-gate.js';
 const WORKER = new URL(`./image-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url).href;
 
 export interface PreprocessedImage {
-  pixels: Float32Array;
+  /** size × size × 3 interleaved RGB, resized */
+  rgb: Uint8Array;
   width: number;
   height: number;
   format: string;

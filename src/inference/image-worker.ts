@@ -11,6 +11,6 @@ sharp.cache(false);
 export default async function preprocess(task: { bytes: Uint8Array; options: PreprocessOptions }): Promise<PreprocessResult> {
   const result = await preprocessImage(task.bytes, task.options);
   if (!result.ok) return result;
-  // The 3×R×R floats (1.7 MB at 384 px) move to the main thread instead of being copied.
-  return move({ [transferableSymbol]: result.pixels.buffer, [valueSymbol]: result }) as unknown as PreprocessResult;
+  // The resized pixels move to the main thread instead of being copied.
+  return move({ [transferableSymbol]: result.rgb.buffer, [valueSymbol]: result }) as unknown as PreprocessResult;
 }

@@ -1,7 +1,8 @@
-// Image preprocessing as ALBEF's retrieval transform does it, from encoded bytes to the model input:
+// Image preprocessing as ALBEF's retrieval transform does it, from encoded bytes to resized pixels:
 // decode (sharp) → EXIF orientation → 16-bit to 8-bit (v >> 8) → grey to RGB → alpha dropped, not
-// composited → PIL-exact bicubic resize to size×size → /255 → (x - mean) / std → CHW float32.
-// Pure functions over buffers: the worker pool runs them off the event loop.
+// composited → PIL-exact bicubic resize to size×size, as 8-bit RGB. The float step (/255, mean/std,
+// CHW) is pixel-normalize.ts, run where the batch tensor is built. Pure functions over buffers: the
+// worker pool runs them off the event loop.
 
 import sharp, { type OutputInfo } from 'sharp';
 import { resizeBicubicRGB } from './pil-resize.js';
@@ -10,14 +11,12 @@ export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'gif' | 'tiff' | 'heif';
 
 export interface PreprocessOptions {
   size: number;
-  mean: readonly number[];
-  std: readonly number[];
   /** Largest width × height accepted, checked from the header before the full decode. */
   maxPixels: number;
 }
 
 export type PreprocessResult =
-  | { ok: true; pixels: Float32Array; width: number; height: number; format: ImageFormat }
+  | { ok: true; /** size × size × 3 interleaved RGB */ rgb: Uint8Array; width: number; height: number; format: ImageFormat }
   | { ok: false; status: 413 | 415 | 422; message: string };
 
 /** The container format from the first bytes, or undefined when it is not one we decode. */
@@ -61,8 +60,7 @@ export async function preprocessImage(bytes: Uint8Array, options: PreprocessOpti
   }
   const { width, height, channels } = decoded.info;
   const rgb = toRgb8(decoded.data, width, height, channels, sixteenBit);
-  const resized = resizeBicubicRGB(rgb, width, height, options.size, options.size);
-  return { ok: true, pixels: normalizeToCHW(resized, options.size, options.mean, options.std), width, height, format };
+  return { ok: true, rgb: resizeBicubicRGB(rgb, width, height, options.size, options.size), width, height, format };
 }
 
 /** Interleaved pixels with 1–4 channels (8 or 16 bit) → interleaved 8-bit RGB, alpha dropped. */
@@ -92,22 +90,6 @@ export function toRgb8(data: Uint8Array, width: number, height: number, channels
       out[o + 1] = src[p + 1]! >> shift;
       out[o + 2] = src[p + 2]! >> shift;
     }
-  }
-  return out;
-}
-
-/** Interleaved RGB bytes → planar CHW float32, (v / 255 - mean) / std, as torchvision's ToTensor + Normalize. */
-export function normalizeToCHW(rgb: Uint8Array, size: number, mean: readonly number[], std: readonly number[]): Float32Array {
-  const plane = size * size;
-  const out = new Float32Array(3 * plane);
-  for (let c = 0; c < 3; c++) {
-    // Per-value table in torch's float32 arithmetic: 256 divisions instead of millions.
-    const m = Math.fround(mean[c]!);
-    const s = Math.fround(std[c]!);
-    const table = new Float32Array(256);
-    for (let v = 0; v < 256; v++) table[v] = Math.fround(Math.fround(v / 255) - m) / s;
-    const off = c * plane;
-    for (let i = 0; i < plane; i++) out[off + i] = table[rgb[i * 3 + c]!]!;
   }
   return out;
 }

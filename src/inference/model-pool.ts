@@ -43,7 +43,7 @@ function rows(t: WireTensor): Float32Array[] {
 }
 
 export class LoadedModel {
-  readonly imageBatcher: MicroBatcher<Float32Array, Float32Array>;
+  readonly imageBatcher: MicroBatcher<Uint8Array, Float32Array>;
   readonly textBatcher: MicroBatcher<number[], Float32Array>;
 
   constructor(
@@ -133,21 +133,17 @@ export class LoadedModel {
     return rows(out.embeddings!);
   }
 
-  /** Preprocessed CHW tensors (3 × res × res each) → embeddings. */
-  async runImages(batch: Float32Array[]): Promise<Float32Array[]> {
-    const res = this.imageRes;
-    const per = 3 * res * res;
-    // One buffer per batch, transferred to the session's worker.
-    const pixels = new Float32Array(batch.length * per);
-    batch.forEach((b, i) => pixels.set(b, i * per));
-    const out = await this.image.run({ pixel_values: { type: 'float32', data: pixels, dims: [batch.length, 3, res, res] } });
+  /** Resized RGB images (res × res × 3 each; transferred, so detached here) → embeddings. */
+  async runImages(batch: Uint8Array[]): Promise<Float32Array[]> {
+    const { size, mean, std } = this.manifest.preprocessing.image;
+    const out = await this.image.run({ pixel_values: { type: 'rgb8', images: batch, size, mean, std } });
     return rows(out.embeddings!);
   }
 
   /** One inference per tower, so that the first request does not pay for lazy initialisation. */
   async warmup(): Promise<void> {
     await this.runTexts([[this.tokenizer.clsId]]);
-    await this.runImages([new Float32Array(3 * this.imageRes * this.imageRes)]);
+    await this.runImages([new Uint8Array(3 * this.manifest.preprocessing.image.size ** 2)]);
   }
 
   async idle(): Promise<void> {

@@ -6,10 +6,10 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { AppError } from '../errors.js';
 import type { SessionOptions } from './ort-session.js';
-import type { WireTensor, WorkerReply, WorkerRequest } from './session-worker.js';
+import type { WireFeed, WireTensor, WorkerReply, WorkerRequest } from './session-worker.js';
 
 export type { ProviderChoice, SessionOptions } from './ort-session.js';
-export type { WireTensor } from './session-worker.js';
+export type { WireFeed, WireImages, WireTensor } from './session-worker.js';
 
 // The worker has this module's extension: .ts under the test runner, .js when built.
 const WORKER = new URL(`./session-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
@@ -62,12 +62,12 @@ export class Session {
   }
 
   /** Runs the model; the feeds' buffers are transferred (detached here). */
-  run(feeds: Record<string, WireTensor>): Promise<Record<string, WireTensor>> {
+  run(feeds: Record<string, WireFeed>): Promise<Record<string, WireTensor>> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      const transfer = [...new Set(Object.values(feeds).map((t) => t.data.buffer as ArrayBuffer))];
+      const transfer = [...new Set(Object.values(feeds).flatMap((t) => (t.type === 'rgb8' ? t.images : [t.data]).map((a) => a.buffer as ArrayBuffer)))];
       this.worker.postMessage({ id, feeds } satisfies WorkerRequest, transfer);
     });
   }
