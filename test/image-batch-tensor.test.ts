@@ -1,6 +1,6 @@
 // The image tower's input tensor is built on the session's worker, from resized RGB, in a buffer kept
-// from batch to batch: a smaller batch after a larger one, and two runs sent at once (the second gets
-// a buffer of its own), must each give every image its golden vector.
+// from batch to batch: a smaller batch after a larger one, and two runs sent at once, must each give
+// every image its golden vector.
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -39,13 +39,14 @@ let pixelBufferBusy = false;
 function imageTensor(feed: WireImages): { tensor: ort.Tensor; done: () => void } {
   const per = 3 * feed.size * feed.size;
   const n = feed.images.length;
-  // Runs are one at a time per session; should two ever overlap, the second gets its own buffer.
-  const own = pixelBufferBusy;
-  if (!own && pixelBuffer.length < n * per) pixelBuffer = new Float32Array(n * per);
-  const data = own ? new Float32Array(n * per) : pixelBuffer.subarray(0, n * per);
+  // Runs come one at a time per session; were two ever to overlap, the second gets a buffer of its own.
+  const kept = !pixelBufferBusy;
+  if (kept && pixelBuffer.length < n * per) pixelBuffer = new Float32Array(n * per);
+  const data = kept ? pixelBuffer.subarray(0, n * per) : new Float32Array(n * per);
   feed.images.forEach((rgb, i) => normalizeToCHW(rgb, feed.size, feed.mean, feed.std, data.subarray(i * per, (i + 1) * per)));
-  if (!own) pixelBufferBusy = true;
-  return { tensor: new ort.Tensor('float32', data, [n, 3, feed.size, feed.size]), done: () => void (own || (pixelBufferBusy = false)) };
+  if (kept) pixelBufferBusy = true;
+  const done = kept ? () => void (pixelBufferBusy = false) : () => undefined;
+  return { tensor: new ort.Tensor('float32', data, [n, 3, feed.size, feed.size]), done };
 }
 
 try {
