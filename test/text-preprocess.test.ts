@@ -29,3 +29,16 @@ t.test('edge cases', async (t) => {
   t.equal(preCaption('a\ufeff\ufeffb', 30), 'a\ufeff\ufeffb', 'U+FEFF is not Python whitespace');
   t.equal(preCaption('one two three', 2), 'one two');
 });
+
+t.test('character classes on both sides of ASCII (code-point checks there, Unicode properties beyond)', async (t) => {
+  const same = (a: string, b: string, what: string) => t.same(tok.encode(a, 30).ids, tok.encode(b, 30).ids, what);
+  same('dog\u0001s\u007f run', 'dogs run', 'ASCII control characters dropped');
+  same('dog\vs\fx', 'dogsx', 'vertical tab and form feed are controls (Cc), not whitespace');
+  same('red\tdog\nran\rfast', 'red dog ran fast', 'tab, newline and carriage return are whitespace');
+  same('red\u00a0dog\u3000ran', 'red dog ran', 'no-break and ideographic spaces (Zs) are whitespace');
+  same('red\u200bdog\u00ad', 'reddog', 'zero-width space and soft hyphen (Cf) dropped');
+  same('red¡dog«ran»', 'red ¡ dog « ran »', 'non-ASCII punctuation splits words');
+  same('DOG-Run!', 'dog - run !', 'ASCII punctuation splits words, upper case folds');
+  same('Crème', 'creme', 'accents stripped after lower-casing');
+  t.not(tok.encode('é'.repeat(51), 30).ids[1], 100, '51 accented letters are 51 code points after NFD stripping, not [UNK]');
+});

@@ -9,13 +9,16 @@ const SPECIAL = ['[UNK]', '[SEP]', '[PAD]', '[CLS]', '[MASK]'];
 const SPECIAL_SPLIT = /(\[UNK\]|\[SEP\]|\[PAD\]|\[CLS\]|\[MASK\])/;
 const MAX_CHARS_PER_WORD = 100;
 
-const isWhitespace = (ch: string): boolean => ch === ' ' || ch === '\t' || ch === '\n' || ch === '\r' || /\p{Zs}/u.test(ch);
-const isControl = (ch: string): boolean => ch !== '\t' && ch !== '\n' && ch !== '\r' && /[\p{Cc}\p{Cf}]/u.test(ch);
+// Character classes: ASCII answered by code point, the rest by Unicode property (regex tests cost
+// about as much as the whole WordPiece lookup when run on every letter).
+const isWhitespace = (ch: string, cp: number): boolean => cp === 32 || cp === 9 || cp === 10 || cp === 13 || (cp > 127 && /\p{Zs}/u.test(ch));
+const isControl = (ch: string, cp: number): boolean => (cp < 128 ? (cp < 32 || cp === 127) && cp !== 9 && cp !== 10 && cp !== 13 : /[\p{Cc}\p{Cf}]/u.test(ch));
 function isPunctuation(ch: string): boolean {
   const cp = ch.codePointAt(0)!;
   if ((cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) || (cp >= 123 && cp <= 126)) return true;
-  return /\p{P}/u.test(ch);
+  return cp > 127 && /\p{P}/u.test(ch);
 }
+const ASCII = /^[\x00-\x7f]*$/;
 function isCjk(cp: number): boolean {
   return (
     (cp >= 0x4e00 && cp <= 0x9fff) ||
@@ -85,15 +88,17 @@ export class WordPieceTokenizer {
     let cleaned = '';
     for (const ch of text) {
       const cp = ch.codePointAt(0)!;
-      if (cp === 0 || cp === 0xfffd || isControl(ch)) continue;
-      if (isWhitespace(ch)) cleaned += ' ';
+      if (cp === 0 || cp === 0xfffd || isControl(ch, cp)) continue;
+      if (isWhitespace(ch, cp)) cleaned += ' ';
       else if (isCjk(cp)) cleaned += ` ${ch} `;
       else cleaned += ch;
     }
     const words: string[] = [];
     for (const token of cleaned.split(' ')) {
       if (!token) continue;
-      const normalized = token.toLowerCase().normalize('NFD').replace(/\p{Mn}/gu, '');
+      // Accent stripping (NFD, drop combining marks) changes nothing in ASCII.
+      const lower = token.toLowerCase();
+      const normalized = ASCII.test(lower) ? lower : lower.normalize('NFD').replace(/\p{Mn}/gu, '');
       let current = '';
       for (const ch of normalized) {
         if (isPunctuation(ch)) {
@@ -108,7 +113,9 @@ export class WordPieceTokenizer {
   }
 
   private wordPiece(word: string): string[] {
-    const chars = Array.from(word);
+    // Greedy matching walks code points; without surrogate pairs those are the string's own indices.
+    const chars = word.length === 0 || !/[\ud800-\udfff]/.test(word) ? word : Array.from(word);
+    const span = (from: number, to: number): string => (typeof chars === 'string' ? chars.slice(from, to) : chars.slice(from, to).join(''));
     if (chars.length > MAX_CHARS_PER_WORD) return ['[UNK]'];
     const pieces: string[] = [];
     let start = 0;
@@ -116,7 +123,7 @@ export class WordPieceTokenizer {
       let end = chars.length;
       let found: string | undefined;
       while (start < end) {
-        const sub = (start > 0 ? '##' : '') + chars.slice(start, end).join('');
+        const sub = (start > 0 ? '##' : '') + span(start, end);
         if (this.vocab.has(sub)) {
           found = sub;
           break;
