@@ -114,7 +114,7 @@ export class WordPieceTokenizer {
 
   private wordPiece(word: string): string[] {
     // Greedy matching walks code points; without surrogate pairs those are the string's own indices.
-    const chars = word.length === 0 || !/[\ud800-\udfff]/.test(word) ? word : Array.from(word);
+    const chars = /[\ud800-\udfff]/.test(word) ? Array.from(word) : word;
     const span = (from: number, to: number): string => (typeof chars === 'string' ? chars.slice(from, to) : chars.slice(from, to).join(''));
     if (chars.length > MAX_CHARS_PER_WORD) return ['[UNK]'];
     const pieces: string[] = [];
