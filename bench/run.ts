@@ -8,7 +8,7 @@
 //   npm run bench -- --model models/albef_4m --seconds 20
 //   npm run bench -- --quick              # a short smoke run
 
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -18,6 +18,7 @@ import { PRESETS, resolveArch } from '../src/convert/arch.js';
 import { CONVERTER_VERSION } from '../src/convert/model-writer.js';
 import { synthesizeModel } from '../src/convert/synth.js';
 import { preCaption } from '../src/inference/caption.js';
+import { readModelDir } from '../src/inference/model-dir.js';
 import { ModelPool } from '../src/inference/model-pool.js';
 import { WordPieceTokenizer } from '../src/inference/tokenizer.js';
 import { preprocessImage } from '../src/inference/image.js';
@@ -57,16 +58,13 @@ const PAIRED_TEXT_CONCURRENCY = 64;
 const photo = readFileSync(join(PACKAGE_ROOT, 'test', 'fixtures', 'images', 'photo.jpg')); // 640×480 JPEG
 const log = (m: string): void => void process.stderr.write(`bench: ${m}\n`);
 
-const readManifest = (dir: string): ModelManifest | undefined => {
-  const path = join(dir, 'model.json');
-  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as ModelManifest) : undefined;
-};
-
 async function modelFor(precision: string): Promise<{ dir: string; manifest: ModelManifest }> {
-  const dir = values.model ?? join(PACKAGE_ROOT, 'bench', '.models', `albef_4m-${precision}`);
-  const found = readManifest(dir);
+  // A model given on the command line must be one (readModelDir says why not).
+  if (values.model) return readModelDir(values.model);
+  const dir = join(PACKAGE_ROOT, 'bench', '.models', `albef_4m-${precision}`);
+  const found = await readModelDir(dir).catch(() => undefined);
   // A synthesised model from another converter version would measure that version's graphs.
-  if (values.model || found?.converter_version === CONVERTER_VERSION) return { dir, manifest: found! };
+  if (found?.manifest.converter_version === CONVERTER_VERSION) return found;
   log(`synthesising the albef_4m-shaped model (${precision}, 384 px, converter ${CONVERTER_VERSION}) in ${dir}`);
   const manifest = await synthesizeModel({ arch: resolveArch(PRESETS.albef_4m), out: dir, name: `albef_4m-synthetic-${precision}`, precision: precision as 'fp32' | 'int8', force: true });
   return { dir, manifest };
