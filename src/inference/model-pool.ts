@@ -165,7 +165,15 @@ export class ModelPool {
         const files = await readModelDir(dir);
         if (models.has(files.manifest.name)) throw new Error(`two model directories are named ${JSON.stringify(files.manifest.name)} (${dir})`);
         const sessionOptions = { provider: options.provider, intraOpThreads: options.intraOpThreads };
-        const [image, text] = await Promise.all([Session.create(files.imagePath, sessionOptions), Session.create(files.textPath, sessionOptions)]);
+        // Both settle before anything is thrown: a session still loading on its worker when the
+        // process exits after a load error can take the process down by a signal instead of exit 1.
+        const created = await Promise.allSettled([Session.create(files.imagePath, sessionOptions), Session.create(files.textPath, sessionOptions)]);
+        const failed = created.find((c) => c.status === 'rejected');
+        if (failed) {
+          await Promise.all(created.map((c) => (c.status === 'fulfilled' ? c.value.release() : undefined)));
+          throw failed.reason;
+        }
+        const [image, text] = created.map((c) => (c as PromiseFulfilledResult<Session>).value) as [Session, Session];
         models.set(files.manifest.name, new LoadedModel(files.dir, files.manifest, new WordPieceTokenizer(files.vocabText), image, text, options));
       }
     } catch (e) {
