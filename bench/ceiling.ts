@@ -1,9 +1,14 @@
 // The ceiling: raw onnxruntime-node session.run throughput (on this thread, no worker, no HTTP),
-// with the session options the service uses.
+// with the session options the service uses. With several sessions per tower (the service's
+// --image-sessions/--text-sessions), as many sessions run side by side, one worker thread each.
 
 import ort from 'onnxruntime-node';
-import { join } from 'node:path';
+import { extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { threadsPerSession } from '../src/inference/model-pool.js';
 import { createOrtSession } from '../src/inference/ort-session.js';
+import type { LaneFeed, LaneReply, LaneRequest } from './raw-lane-worker.js';
 import { median, round } from './stats.js';
 
 export interface CeilingPoint {
@@ -39,7 +44,8 @@ async function timeRuns(run: () => Promise<unknown>, seconds: number): Promise<n
   return times;
 }
 
-async function rawTower(path: string, feedsFor: (batch: number) => Record<string, ort.Tensor>, digits: number): Promise<RawTower> {
+async function rawTower(path: string, feedsFor: (batch: number) => Record<string, ort.Tensor>, digits: number, sessions: number): Promise<RawTower> {
+  if (sessions > 1) return sideBySide(path, feedsFor, digits, sessions);
   const { session } = await createOrtSession(path, { provider: 'cpu', intraOpThreads: 0 });
   return {
     async measure(batch, seconds) {
@@ -52,15 +58,53 @@ async function rawTower(path: string, feedsFor: (batch: number) => Record<string
   };
 }
 
-export function rawImageTower(modelDir: string, imageRes: number): Promise<RawTower> {
+const LANE_WORKER = new URL(`./raw-lane-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
+
+/** `sessions` sessions, each on a worker with its share of the threads, running the same batch at once. */
+async function sideBySide(path: string, feedsFor: (batch: number) => Record<string, ort.Tensor>, digits: number, sessions: number): Promise<RawTower> {
+  const threads = threadsPerSession(0, sessions);
+  const workers = Array.from({ length: sessions }, () => new Worker(LANE_WORKER, { workerData: { path, threads } }));
+  const next = (w: Worker) =>
+    new Promise<LaneReply>((resolve, reject) => {
+      w.once('message', resolve);
+      w.once('error', reject);
+    });
+  await Promise.all(workers.map(next));
+  return {
+    async measure(batch, seconds) {
+      const feeds: Record<string, LaneFeed> = {};
+      for (const [k, t] of Object.entries(feedsFor(batch))) feeds[k] = { type: t.type as LaneFeed['type'], data: t.data as LaneFeed['data'], dims: [...t.dims] };
+      const replies = await Promise.all(
+        workers.map((w) => {
+          const reply = next(w);
+          w.postMessage({ feeds, seconds } satisfies LaneRequest);
+          return reply;
+        }),
+      );
+      // As for one session, from the median run time (of runs that overlapped the other lanes' runs).
+      const times = replies.flatMap((r) => ('times' in r ? r.times : []));
+      const ms = median(times);
+      return { batch, runs: times.length, msPerRun: round(ms, 2), itemsPerSecond: round((sessions * batch * 1000) / ms, digits) };
+    },
+    async release() {
+      await Promise.all(workers.map((w) => new Promise<void>((resolve) => {
+        w.once('exit', () => resolve());
+        w.postMessage({ release: true } satisfies LaneRequest);
+      })));
+    },
+  };
+}
+
+export function rawImageTower(modelDir: string, imageRes: number, sessions = 1): Promise<RawTower> {
   return rawTower(
     join(modelDir, 'image.onnx'),
     (batch) => ({ pixel_values: new ort.Tensor('float32', new Float32Array(batch * 3 * imageRes * imageRes).map(() => Math.random() * 2 - 1), [batch, 3, imageRes, imageRes]) }),
     2,
+    sessions,
   );
 }
 
-export function rawTextTower(modelDir: string, tokenize: (s: string) => number[]): Promise<RawTower> {
+export function rawTextTower(modelDir: string, tokenize: (s: string) => number[], sessions = 1): Promise<RawTower> {
   return rawTower(
     join(modelDir, 'text.onnx'),
     (batch) => {
@@ -72,6 +116,7 @@ export function rawTextTower(modelDir: string, tokenize: (s: string) => number[]
       return { input_ids: new ort.Tensor('int64', ids, [batch, len]), attention_mask: new ort.Tensor('int64', mask, [batch, len]) };
     },
     1,
+    sessions,
   );
 }
 

@@ -7,6 +7,7 @@
 //   npm run bench -- --precision fp32     # one precision
 //   npm run bench -- --model models/albef_4m --seconds 20
 //   npm run bench -- --quick              # a short smoke run
+//   npm run bench -- --sessions 2         # two sessions per tower side by side (service and ceiling)
 
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -40,6 +41,8 @@ const { values } = parseArgs({
     // For A/B runs of one change: only the interleaved ratios, and extra `serve` flags.
     'paired-only': { type: 'boolean', default: false },
     'serve-args': { type: 'string', default: '' },
+    // Sessions per tower, side by side, for the service (--image-sessions/--text-sessions) and the ceiling.
+    sessions: { type: 'string', default: '1' },
     out: { type: 'string', default: join(PACKAGE_ROOT, 'bench', 'results') },
   },
 });
@@ -49,7 +52,9 @@ const pairedOnly = values['paired-only'];
 const concurrencies = pairedOnly ? [] : quick ? [1, 4] : [1, 4, 16, 64];
 const imageBatches = pairedOnly ? [2] : quick ? [1, 2] : [1, 2, 4, 8];
 const textBatches = pairedOnly ? [32, 64] : quick ? [1, 8] : [1, 8, 32, 64];
-const serveArgs = values['serve-args']!.split(' ').filter(Boolean);
+const sessions = Number(values.sessions);
+if (!Number.isInteger(sessions) || sessions < 1) throw new Error(`--sessions must be a whole number ≥ 1 (got ${values.sessions})`);
+const serveArgs = [...values['serve-args']!.split(' ').filter(Boolean), ...(sessions > 1 ? ['--image-sessions', String(sessions), '--text-sessions', String(sessions)] : [])];
 const rounds = quick ? 1 : Number(values.rounds);
 // The paired ratios drive the service at these concurrencies: enough to keep every batch full
 // (image batches are capped at 2; text batches form from whatever queued during the last one).
@@ -95,8 +100,8 @@ async function benchPrecision(precision: string): Promise<PrecisionResult> {
   const tokenize = (s: string): number[] => tokenizer.encode(preCaption(s, 30), 30).ids;
 
   log(`${precision}: ceiling (raw session.run)`);
-  const image = await sweep(() => rawImageTower(dir, manifest.image_res), imageBatches, base);
-  const text = await sweep(() => rawTextTower(dir, tokenize), textBatches, base / 2);
+  const image = await sweep(() => rawImageTower(dir, manifest.image_res, sessions), imageBatches, base);
+  const text = await sweep(() => rawTextTower(dir, tokenize, sessions), textBatches, base / 2);
 
   log(`${precision}: service`);
   const svc = await startService(dir, serveArgs);
@@ -132,8 +137,8 @@ async function benchPrecision(precision: string): Promise<PrecisionResult> {
   const best = (pts: CeilingPoint[]) => pts.reduce((a, b) => (b.itemsPerSecond > a.itemsPerSecond ? b : a));
   const imageBatch = best(image).batch;
   const textBatch = best(text).batch;
-  const rawImage = await rawImageTower(dir, manifest.image_res);
-  const rawText = await rawTextTower(dir, tokenize);
+  const rawImage = await rawImageTower(dir, manifest.image_res, sessions);
+  const rawText = await rawTextTower(dir, tokenize, sessions);
   const slices = { imageRaw: [] as number[], imageService: [] as number[], textRaw: [] as number[], textService: [] as number[], b1Ms: [] as number[], c1P50Ms: [] as number[] };
   let clientCpuMs = 0;
   let clientRequests = 0;
@@ -289,7 +294,7 @@ const results: PrecisionResult[] = [];
 for (const p of precisions) {
   const r = await benchPrecision(p);
   results.push(r);
-  writeFileSync(join(values.out!, `${r.precision === 'model' ? 'model' : r.precision}.json`), JSON.stringify({ machine, quick, ...r }, null, 2) + '\n');
+  writeFileSync(join(values.out!, `${r.precision === 'model' ? 'model' : r.precision}.json`), JSON.stringify({ machine, quick, sessions, serveArgs, ...r }, null, 2) + '\n');
 }
 let fidelity: Awaited<ReturnType<typeof int8Fidelity>> | undefined;
 if (!values.model && precisions.includes('fp32') && precisions.includes('int8')) {
@@ -297,7 +302,7 @@ if (!values.model && precisions.includes('fp32') && precisions.includes('int8'))
   writeFileSync(join(values.out!, 'int8-fidelity.json'), JSON.stringify({ machine, ...fidelity }, null, 2) + '\n');
 }
 if (!pairedOnly) charts(results, values.out!);
-const summary = [`Machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, onnxruntime-node ${machine.onnxruntime}, ${machine.date.slice(0, 10)}${quick ? ' (quick run)' : ''}`, '', table(results)];
+const summary = [`Machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, onnxruntime-node ${machine.onnxruntime}, ${machine.date.slice(0, 10)}${quick ? ' (quick run)' : ''}${sessions > 1 ? `; ${sessions} sessions per tower side by side, service and ceiling` : ''}`, '', table(results)];
 if (fidelity) summary.push('', `int8 vs fp32 on the full-size synthetic model: image cosine mean ${fidelity.image.mean} (min ${fidelity.image.min}), text cosine mean ${fidelity.text.mean} (min ${fidelity.text.min})`);
 writeFileSync(join(values.out!, 'summary.md'), summary.join('\n') + '\n');
 process.stdout.write(summary.join('\n') + '\n');

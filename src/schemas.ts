@@ -105,6 +105,7 @@ export const ModelsResponse = Type.Object({
       image_res: Type.Integer(),
       precision: Type.String(),
       provider: Type.Object({ image: Type.String(), text: Type.String() }),
+      sessions: Type.Object({ image: Type.Integer(), text: Type.Integer() }, { description: 'ONNX Runtime sessions per tower, running batches side by side' }),
       max_length: Type.Integer(),
     }),
   ),

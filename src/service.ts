@@ -58,6 +58,8 @@ export class Service {
       const pool = await ModelPool.load(c.models, {
         provider: c.provider,
         intraOpThreads: c.intraOpThreads,
+        imageSessions: c.imageSessions,
+        textSessions: c.textSessions,
         maxBatchImages: c.maxBatchImages,
         maxBatchTexts: c.maxBatchTexts,
         batchWaitMs: c.batchWaitMs,

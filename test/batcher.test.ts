@@ -180,3 +180,70 @@ t.test('settling never delays a lone client, and ends when arrivals stop', async
   t.ok(held >= 350 && held < 2_000, `held for the gap after the last arrival (${held} ms)`);
   t.same(batches.slice(2), [[1, 2, 3, 4], [5, 6]]);
 });
+
+t.test('with lanes, batches run side by side, never two at once on one lane', async (t) => {
+  const running = new Set<number>();
+  let most = 0;
+  const runs: { lane: number; items: number[] }[] = [];
+  const b = new MicroBatcher<number, number>({
+    name: 'test',
+    maxBatch: 2,
+    maxWaitMs: 0,
+    lanes: 2,
+    maxQueue: 100,
+    run: async (xs, lane) => {
+      t.notOk(running.has(lane), `lane ${lane} is free when a batch starts on it`);
+      running.add(lane);
+      most = Math.max(most, running.size);
+      runs.push({ lane, items: xs });
+      await new Promise((r) => setTimeout(r, 20));
+      running.delete(lane);
+      return xs.map((x) => x * 10);
+    },
+  });
+  const out = await Promise.all(b.submitAll([1, 2, 3, 4, 5, 6, 7], { deadline: far() }));
+  t.same(out, [10, 20, 30, 40, 50, 60, 70], 'results in order');
+  t.equal(most, 2, 'two batches ran at once');
+  t.same(new Set(runs.map((r) => r.lane)), new Set([0, 1]), 'both lanes were used');
+  t.same(runs.map((r) => r.items).flat(), [1, 2, 3, 4, 5, 6, 7], 'FIFO across lanes');
+  await b.idle();
+
+  // One lane (the default) never runs two batches at once.
+  const one = make({ maxBatch: 2, maxWaitMs: 0 });
+  let now = 0;
+  let peak = 0;
+  const inner = one.b as unknown as { options: { run: (xs: number[], lane: number) => Promise<number[]> } };
+  const run = inner.options.run;
+  inner.options.run = async (xs, lane) => {
+    peak = Math.max(peak, ++now);
+    try {
+      return await run(xs, lane);
+    } finally {
+      now--;
+    }
+  };
+  await Promise.all(one.b.submitAll([1, 2, 3, 4, 5], { deadline: far() }));
+  t.equal(peak, 1);
+});
+
+t.test('with lanes, one large request is split between the free lanes', async (t) => {
+  const { b, batches } = make({ maxBatch: 8, maxWaitMs: 200, lanes: 2 });
+  const started = Date.now();
+  const out = await Promise.all(b.submitAll([1, 2, 3, 4, 5, 6, 7, 8, 9], { deadline: far() }));
+  t.same(out, [10, 20, 30, 40, 50, 60, 70, 80, 90]);
+  t.same(batches, [[1, 2, 3, 4, 5], [6, 7, 8, 9]], 'half each');
+  t.ok(Date.now() - started < 150, 'the second half started at once, without waiting for maxWaitMs');
+});
+
+t.test('with lanes, settling shares the clients between the lanes', async (t) => {
+  // Eight closed-loop clients on two lanes: once started, each lane takes a good part of them
+  // instead of starting with whichever one or two clients have just come back.
+  const { b, batches } = make({ maxBatch: 8, maxWaitMs: 0, settleMs: 50, lanes: 2, maxQueue: 100 });
+  await closedLoop(b, 8, 8);
+  const middle = batches.slice(4, -2);
+  t.ok(middle.length >= 4 && middle.every((x) => x.length >= 3 && x.length <= 5), `batches of three to five: ${batches.map((x) => x.length)}`);
+
+  const split = make({ maxBatch: 8, maxWaitMs: 0, settleMs: 0, lanes: 2, maxQueue: 100 });
+  await closedLoop(split.b, 8, 8);
+  t.ok(split.batches.some((x) => x.length <= 2), `without settling some lanes start on one or two items: ${split.batches.map((x) => x.length)}`);
+});

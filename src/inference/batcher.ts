@@ -1,10 +1,10 @@
 // A micro-batcher for one model tower: concurrent requests' items are queued and run together.
 //
-// One batch runs at a time per tower (ONNX Runtime already spreads one run over all its threads).
-// When the tower is idle, a batch starts as soon as it is full or its oldest item has waited
-// `maxWaitMs`; while a batch runs, arrivals queue up and form the next one. Under concurrent load
-// (`settleMs`) the tower lets the clients just answered send their next items before it starts
-// again, instead of splitting them into half-size batches (see `settle`). The queue is bounded
+// A tower runs as many batches at once as it has lanes (sessions): usually one, ONNX Runtime
+// spreading each run over all its threads. When a lane is free, a batch starts as soon as it is
+// full or its oldest item has waited `maxWaitMs`; while batches run, arrivals queue up and form the
+// next. Under concurrent load (`settleMs`) a lane lets the clients just answered send their next
+// items before it starts again, instead of splitting them into half-size batches (see `settle`). The queue is bounded
 // (OverloadedError → 503 + Retry-After), every item carries a deadline (DeadlineError → 504), and
 // items whose client went away are dropped before they cost any inference.
 
@@ -21,6 +21,8 @@ export interface BatcherOptions<I, O> {
   name: string;
   maxBatch: number;
   maxWaitMs: number;
+  /** Batches that may run at once, each on its own lane (session); default 1. */
+  lanes?: number;
   /** How long an idle tower waits for admitted items still being prepared to fill the batch. */
   fillWaitMs?: number;
   /**
@@ -30,8 +32,8 @@ export interface BatcherOptions<I, O> {
    */
   settleMs?: number;
   maxQueue: number;
-  /** Runs one batch; must return one output per input, in order. */
-  run: (inputs: I[]) => Promise<O[]>;
+  /** Runs one batch on lane 0 … lanes − 1 (no other batch uses that lane meanwhile); one output per input, in order. */
+  run: (inputs: I[], lane: number) => Promise<O[]>;
   /**
    * Groups similar items (e.g. texts by length, so that padding is small): a batch is the oldest
    * waiting item plus the queued items closest to it by this key. Without it batches are FIFO.
@@ -70,29 +72,40 @@ export class MicroBatcher<I, O> {
   private reserved = 0;
   /** Moving average of a batch's run time, for Retry-After. */
   private batchMs = 100;
-  private running = false;
+  /** Lanes with no batch running, lowest first. */
+  private freeLanes: number[];
   private waitTimer: NodeJS.Timeout | undefined;
-  /** performance.now() of the last batch's end and of the last arrival. */
-  private endedAt = -Infinity;
+  /** performance.now() of the last arrival, and per lane of its last batch's end. */
   private arrivedAt = -Infinity;
-  /** Items in play when the last batch ended (its own plus those queued): the concurrency seen. */
-  private inPlay = 0;
+  private endedAt: number[];
+  /** Per lane, the items in play when its last batch ended: its own and its share of those queued. */
+  private inPlay: number[];
+  /** Items in the batches running now. */
+  private runningItems = 0;
   private idleWaiters: (() => void)[] = [];
 
-  constructor(private readonly options: BatcherOptions<I, O>) {}
+  constructor(private readonly options: BatcherOptions<I, O>) {
+    this.freeLanes = Array.from({ length: this.lanes }, (_, i) => i);
+    this.endedAt = this.freeLanes.map(() => -Infinity);
+    this.inPlay = this.freeLanes.map(() => 0);
+  }
+
+  private get lanes(): number {
+    return Math.max(1, this.options.lanes ?? 1);
+  }
+
+  private get running(): boolean {
+    return this.freeLanes.length < this.lanes;
+  }
 
   get depth(): number {
     return this.queue.length;
   }
 
-  get busy(): boolean {
-    return this.running;
-  }
-
   /** Seconds a client should wait before retrying when the queue is full: the time to work the queue off. */
   private retryAfter(): number {
     const batches = (this.queue.length + this.reserved) / this.options.maxBatch;
-    return Math.max(1, Math.ceil((batches * this.batchMs) / 1000));
+    return Math.max(1, Math.ceil((batches * this.batchMs) / this.lanes / 1000));
   }
 
   /** Throws OverloadedError unless `n` more items fit (queued plus admitted-and-preparing). */
@@ -154,21 +167,24 @@ export class MicroBatcher<I, O> {
     entry.reject(new DeadlineError(`waited ${Date.now() - entry.enqueuedAt} ms in the ${this.options.name} queue, past the request deadline`));
   }
 
-  private schedule(): void {
-    if (this.running || this.queue.length === 0) {
+  /** Starts a batch if one is due; `split`: the rest of a batch just started, due at once on a free lane. */
+  private schedule(split = false): void {
+    if (this.freeLanes.length === 0 || this.queue.length === 0) {
       if (!this.running && this.queue.length === 0) this.notifyIdle();
       return;
     }
-    const settling = this.settle();
-    if (settling > 0) return this.wakeIn(settling);
-    const waited = Date.now() - this.queue[0]!.enqueuedAt;
-    // Items admitted and still being prepared would fill this batch: give them fillWaitMs.
-    const hold = this.reserved > 0 ? Math.max(this.options.maxWaitMs, this.options.fillWaitMs ?? 0) : this.options.maxWaitMs;
-    if (this.queue.length >= this.options.maxBatch || waited >= hold) {
-      if (this.waitTimer) clearTimeout(this.waitTimer);
-      this.waitTimer = undefined;
-      void this.runBatch();
-    } else this.wakeIn(hold - waited);
+    if (!split) {
+      const settling = this.settle(this.freeLanes[0]!);
+      if (settling > 0) return this.wakeIn(settling);
+      const waited = Date.now() - this.queue[0]!.enqueuedAt;
+      // Items admitted and still being prepared would fill this batch: give them fillWaitMs.
+      const hold = this.reserved > 0 ? Math.max(this.options.maxWaitMs, this.options.fillWaitMs ?? 0) : this.options.maxWaitMs;
+      if (this.queue.length < this.options.maxBatch && waited < hold) return this.wakeIn(hold - waited);
+    }
+    if (this.waitTimer) clearTimeout(this.waitTimer);
+    this.waitTimer = undefined;
+    void this.runBatch(); // takes its items and a lane before its first await
+    this.schedule(true); // what it left (its lane's share) goes to another free lane
   }
 
   /** Schedules again after `ms`, unless a wake-up is already set. */
@@ -187,16 +203,30 @@ export class MicroBatcher<I, O> {
    * clients' next items keep arriving, up to as many items as were in play, restores full batches
    * and moves that work into the gap. A batch of one (a lone client) holds nothing.
    */
-  private settle(): number {
+  private settle(lane: number): number {
     const gap = this.options.settleMs ?? 0;
-    if (gap <= 0 || this.inPlay < 2 || this.queue.length >= Math.min(this.inPlay, this.options.maxBatch)) return 0;
+    const inPlay = this.inPlay[lane]!;
+    if (gap <= 0 || inPlay < 2 || this.queue.length >= Math.min(inPlay, this.options.maxBatch)) return 0;
     const now = performance.now();
+    const endedAt = this.endedAt[lane]!;
     // The answered clients need the gap to reply at all, so it counts from the end or the last arrival.
-    const left = Math.min(gap - (now - Math.max(this.arrivedAt, this.endedAt)), Math.max(gap, this.batchMs / 4) - (now - this.endedAt));
+    const left = Math.min(gap - (now - Math.max(this.arrivedAt, endedAt)), Math.max(gap, this.batchMs / 4) - (now - endedAt));
     return left > 0 ? Math.ceil(left) : 0;
   }
 
-  private take(): Entry<I, O>[] {
+  /**
+   * The most items a batch on `lane` takes: maxBatch, and with several lanes no more than an equal
+   * share of the work in sight (queued plus running) or what the lane had in play last time, so that
+   * the lanes split a large request between them and closed-loop clients spread over the lanes
+   * instead of piling onto whichever lane is free first.
+   */
+  private limit(lane: number, queued: number): number {
+    const { maxBatch } = this.options;
+    if (this.lanes === 1) return maxBatch;
+    return Math.min(maxBatch, Math.max(1, Math.ceil((queued + this.runningItems) / this.lanes), this.inPlay[lane]!));
+  }
+
+  private take(lane: number): Entry<I, O>[] {
     const live: Entry<I, O>[] = [];
     for (const e of this.queue) {
       if (e.signal?.aborted) {
@@ -206,7 +236,8 @@ export class MicroBatcher<I, O> {
       } else live.push(e);
     }
     let batch: Entry<I, O>[];
-    const { groupKey, maxBatch } = this.options;
+    const { groupKey } = this.options;
+    const maxBatch = this.limit(lane, live.length);
     if (groupKey && live.length > maxBatch) {
       // The oldest item always goes (no starvation); the rest are its nearest neighbours by key.
       const anchor = groupKey(live[0]!.input);
@@ -225,12 +256,13 @@ export class MicroBatcher<I, O> {
   }
 
   private async runBatch(): Promise<void> {
-    this.running = true;
-    const batch = this.take();
+    const lane = this.freeLanes.shift()!;
+    const batch = this.take(lane);
+    this.runningItems += batch.length;
     if (batch.length > 0) {
       const started = performance.now();
       try {
-        const outputs = await this.options.run(batch.map((e) => e.input));
+        const outputs = await this.options.run(batch.map((e) => e.input), lane);
         if (outputs.length !== batch.length) throw new Error(`batch returned ${outputs.length} outputs for ${batch.length} inputs`);
         const ms = performance.now() - started;
         this.batchMs = 0.8 * this.batchMs + 0.2 * ms;
@@ -241,9 +273,11 @@ export class MicroBatcher<I, O> {
         for (const entry of batch) entry.reject(err);
       }
     }
-    this.running = false;
-    this.endedAt = performance.now();
-    this.inPlay = batch.length + this.queue.length;
+    this.freeLanes.push(lane);
+    this.freeLanes.sort((a, b) => a - b);
+    this.runningItems -= batch.length;
+    this.endedAt[lane] = performance.now();
+    this.inPlay[lane] = batch.length + Math.ceil(this.queue.length / this.lanes);
     this.schedule();
   }
 

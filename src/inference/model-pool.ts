@@ -1,6 +1,7 @@
 // The loaded models: for each, its manifest, tokenizer, one ONNX Runtime session per tower and one
 // micro-batcher per tower that feeds it.
 
+import { usableCpus } from '../cpus.js';
 import { ModelNotFoundError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { ModelManifest } from '../model-manifest.js';
@@ -13,6 +14,9 @@ import { WordPieceTokenizer } from './tokenizer.js';
 export interface PoolOptions {
   provider: ProviderChoice;
   intraOpThreads: number;
+  /** Sessions per tower that run batches side by side (each with its share of the threads). */
+  imageSessions?: number;
+  textSessions?: number;
   maxBatchImages: number;
   maxBatchTexts: number;
   batchWaitMs: number;
@@ -31,6 +35,7 @@ export interface ModelInfo {
   image_res: number;
   precision: string;
   provider: { image: string; text: string };
+  sessions: { image: number; text: number };
   max_length: number;
   source: ModelManifest['source'];
 }
@@ -50,8 +55,8 @@ export class LoadedModel {
     readonly dir: string,
     readonly manifest: ModelManifest,
     readonly tokenizer: WordPieceTokenizer,
-    private readonly image: Session,
-    private readonly text: Session,
+    private readonly image: Session[],
+    private readonly text: Session[],
     private readonly options: PoolOptions,
   ) {
     const m = options.metrics;
@@ -69,8 +74,9 @@ export class LoadedModel {
       maxBatch: options.maxBatchImages,
       maxWaitMs: options.batchWaitMs,
       fillWaitMs: options.batchFillWaitMs,
+      lanes: image.length,
       maxQueue: options.maxQueueImages,
-      run: (batch) => this.onGate(this.image, () => this.runImages(batch)),
+      run: (batch, lane) => this.onGate(image, () => this.runImages(batch, lane)),
       ...hooks('image'),
     });
     this.textBatcher = new MicroBatcher({
@@ -78,17 +84,23 @@ export class LoadedModel {
       maxBatch: options.maxBatchTexts,
       maxWaitMs: options.batchWaitMs,
       settleMs: options.batchSettleMs,
+      lanes: text.length,
       maxQueue: options.maxQueueTexts,
-      run: (batch) => this.onGate(this.text, () => this.runTexts(batch)),
+      run: (batch, lane) => this.onGate(text, () => this.runTexts(batch, lane)),
       // Batches of similar lengths: each is padded to its longest.
       groupKey: (ids) => ids.length,
       ...hooks('text'),
     });
   }
 
-  private onGate<T>(session: Session, run: () => Promise<T>): Promise<T> {
+  /**
+   * A tower of one CPU session holds the decode gate while it runs: its threads meet at barriers.
+   * Side-by-side sessions run on a thread each, which a decode only slows, and nearly always one
+   * runs, so they leave the gate open.
+   */
+  private onGate<T>(sessions: Session[], run: () => Promise<T>): Promise<T> {
     const gate = this.options.gate;
-    return gate && session.provider === 'cpu' ? gate.during(run) : run();
+    return gate && sessions.length === 1 && sessions[0]!.provider === 'cpu' ? gate.during(run) : run();
   }
 
   get name(): string {
@@ -109,14 +121,15 @@ export class LoadedModel {
       dim: this.dim,
       image_res: this.imageRes,
       precision: this.manifest.precision,
-      provider: { image: this.image.provider, text: this.text.provider },
+      provider: { image: this.image[0]!.provider, text: this.text[0]!.provider },
+      sessions: { image: this.image.length, text: this.text.length },
       max_length: this.manifest.preprocessing.text.max_length,
       source: this.manifest.source,
     };
   }
 
   /** Token id rows → embeddings; rows are padded to the longest with attention_mask 0. */
-  async runTexts(batch: number[][]): Promise<Float32Array[]> {
+  async runTexts(batch: number[][], lane = 0): Promise<Float32Array[]> {
     const len = Math.max(...batch.map((r) => r.length));
     const ids = new BigInt64Array(batch.length * len).fill(BigInt(this.tokenizer.padId));
     const mask = new BigInt64Array(batch.length * len);
@@ -126,7 +139,7 @@ export class LoadedModel {
         mask[r * len + c] = 1n;
       }
     });
-    const out = await this.text.run({
+    const out = await this.text[lane]!.run({
       input_ids: { type: 'int64', data: ids, dims: [batch.length, len] },
       attention_mask: { type: 'int64', data: mask, dims: [batch.length, len] },
     });
@@ -134,16 +147,16 @@ export class LoadedModel {
   }
 
   /** Resized RGB images (res × res × 3 each; transferred, so detached here) → embeddings. */
-  async runImages(batch: Uint8Array[]): Promise<Float32Array[]> {
+  async runImages(batch: Uint8Array[], lane = 0): Promise<Float32Array[]> {
     const { size, mean, std } = this.manifest.preprocessing.image;
-    const out = await this.image.run({ pixel_values: { type: 'rgb8', images: batch, size, mean, std } });
+    const out = await this.image[lane]!.run({ pixel_values: { type: 'rgb8', images: batch, size, mean, std } });
     return rows(out.embeddings!);
   }
 
-  /** One inference per tower, so that the first request does not pay for lazy initialisation. */
+  /** One inference per session, so that the first requests do not pay for lazy initialisation. */
   async warmup(): Promise<void> {
-    await this.runTexts([[this.tokenizer.clsId]]);
-    await this.runImages([new Uint8Array(3 * this.manifest.preprocessing.image.size ** 2)]);
+    for (let lane = 0; lane < this.text.length; lane++) await this.runTexts([[this.tokenizer.clsId]], lane);
+    for (let lane = 0; lane < this.image.length; lane++) await this.runImages([new Uint8Array(3 * this.manifest.preprocessing.image.size ** 2)], lane);
   }
 
   async idle(): Promise<void> {
@@ -151,8 +164,14 @@ export class LoadedModel {
   }
 
   async release(): Promise<void> {
-    await Promise.all([this.image.release(), this.text.release()]);
+    await Promise.all([...this.image, ...this.text].map((s) => s.release()));
   }
+}
+
+/** Each of `sessions` side-by-side sessions gets an equal share of the threads (at least one). */
+export function threadsPerSession(intraOpThreads: number, sessions: number): number {
+  const total = intraOpThreads > 0 ? intraOpThreads : usableCpus();
+  return sessions > 1 ? Math.max(1, Math.floor(total / sessions)) : total;
 }
 
 export class ModelPool {
@@ -164,16 +183,20 @@ export class ModelPool {
       for (const dir of dirs) {
         const files = await readModelDir(dir);
         if (models.has(files.manifest.name)) throw new Error(`two model directories are named ${JSON.stringify(files.manifest.name)} (${dir})`);
-        const sessionOptions = { provider: options.provider, intraOpThreads: options.intraOpThreads };
-        // Both settle before anything is thrown: a session still loading on its worker when the
+        const nImage = options.imageSessions ?? 1;
+        const nText = options.textSessions ?? 1;
+        const towers = [...Array<string>(nImage).fill(files.imagePath), ...Array<string>(nText).fill(files.textPath)];
+        // All settle before anything is thrown: a session still loading on its worker when the
         // process exits after a load error can take the process down by a signal instead of exit 1.
-        const created = await Promise.allSettled([Session.create(files.imagePath, sessionOptions), Session.create(files.textPath, sessionOptions)]);
+        const created = await Promise.allSettled(towers.map((path, i) => Session.create(path, { provider: options.provider, intraOpThreads: threadsPerSession(options.intraOpThreads, i < nImage ? nImage : nText) })));
         const failed = created.find((c) => c.status === 'rejected');
         if (failed) {
           await Promise.all(created.map((c) => (c.status === 'fulfilled' ? c.value.release() : undefined)));
           throw failed.reason;
         }
-        const [image, text] = created.map((c) => (c as PromiseFulfilledResult<Session>).value) as [Session, Session];
+        const sessions = created.map((c) => (c as PromiseFulfilledResult<Session>).value);
+        const image = sessions.slice(0, nImage);
+        const text = sessions.slice(nImage);
         models.set(files.manifest.name, new LoadedModel(files.dir, files.manifest, new WordPieceTokenizer(files.vocabText), image, text, options));
       }
     } catch (e) {

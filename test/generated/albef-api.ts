@@ -155,6 +155,11 @@ export interface paths {
                                     image: string;
                                     text: string;
                                 };
+                                /** @description ONNX Runtime sessions per tower, running batches side by side */
+                                sessions: {
+                                    image: number;
+                                    text: number;
+                                };
                                 max_length: number;
                             }[];
                         };
