@@ -64,10 +64,19 @@ const LANE_WORKER = new URL(`./raw-lane-worker${extname(fileURLToPath(import.met
 async function sideBySide(path: string, feedsFor: (batch: number) => Record<string, ort.Tensor>, digits: number, sessions: number): Promise<RawTower> {
   const threads = threadsPerSession(0, sessions);
   const workers = Array.from({ length: sessions }, () => new Worker(LANE_WORKER, { workerData: { path, threads } }));
+  // The worker's next reply, or its error (listeners removed either way: measure() runs many times).
   const next = (w: Worker) =>
     new Promise<LaneReply>((resolve, reject) => {
-      w.once('message', resolve);
-      w.once('error', reject);
+      const onMessage = (m: LaneReply) => {
+        w.off('error', onError);
+        resolve(m);
+      };
+      const onError = (e: Error) => {
+        w.off('message', onMessage);
+        reject(e);
+      };
+      w.once('message', onMessage);
+      w.once('error', onError);
     });
   await Promise.all(workers.map(next));
   return {
@@ -87,10 +96,9 @@ async function sideBySide(path: string, feedsFor: (batch: number) => Record<stri
       return { batch, runs: times.length, msPerRun: round(ms, 2), itemsPerSecond: round((sessions * batch * 1000) / ms, digits) };
     },
     async release() {
-      await Promise.all(workers.map((w) => new Promise<void>((resolve) => {
-        w.once('exit', () => resolve());
-        w.postMessage({ release: true } satisfies LaneRequest);
-      })));
+      const exits = workers.map((w) => new Promise((resolve) => w.once('exit', resolve)));
+      for (const w of workers) w.postMessage({ release: true } satisfies LaneRequest);
+      await Promise.all(exits);
     },
   };
 }
