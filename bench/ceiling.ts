@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { threadsPerSession } from '../src/inference/model-pool.js';
 import { createOrtSession } from '../src/inference/ort-session.js';
 import type { LaneFeed, LaneReply, LaneRequest } from './raw-lane-worker.js';
-import { median, round } from './stats.js';
+import { median, round, timeRuns } from './stats.js';
 
 export interface CeilingPoint {
   batch: number;
@@ -30,18 +30,6 @@ export const CAPTIONS = [
 export interface RawTower {
   measure(batch: number, seconds: number): Promise<CeilingPoint>;
   release(): Promise<void>;
-}
-
-async function timeRuns(run: () => Promise<unknown>, seconds: number): Promise<number[]> {
-  await run(); // warm-up
-  const times: number[] = [];
-  const end = performance.now() + seconds * 1000;
-  while (performance.now() < end || times.length < 3) {
-    const t0 = performance.now();
-    await run();
-    times.push(performance.now() - t0);
-  }
-  return times;
 }
 
 async function rawTower(path: string, feedsFor: (batch: number) => Record<string, ort.Tensor>, digits: number, sessions: number): Promise<RawTower> {

@@ -4,6 +4,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
 import { createOrtSession } from '../src/inference/ort-session.js';
+import { timeRuns } from './stats.js';
 
 export interface LaneFeed {
   type: 'float32' | 'int64';
@@ -11,7 +12,7 @@ export interface LaneFeed {
   dims: number[];
 }
 export type LaneRequest = { feeds: Record<string, LaneFeed>; seconds: number } | { release: true };
-/** Milliseconds of each run after one warm-up run. */
+/** Milliseconds of each run (timeRuns). */
 export type LaneReply = { ready: true } | { times: number[] };
 
 const port = parentPort!;
@@ -25,13 +26,5 @@ port.on('message', async (msg: LaneRequest) => {
     return;
   }
   const feeds = Object.fromEntries(Object.entries(msg.feeds).map(([k, t]) => [k, new ort.Tensor(t.type, t.data, t.dims)]));
-  await session.run(feeds);
-  const times: number[] = [];
-  const end = performance.now() + msg.seconds * 1000;
-  while (performance.now() < end || times.length < 3) {
-    const t0 = performance.now();
-    await session.run(feeds);
-    times.push(performance.now() - t0);
-  }
-  port.postMessage({ times } satisfies LaneReply);
+  port.postMessage({ times: await timeRuns(() => session.run(feeds), msg.seconds) } satisfies LaneReply);
 });

@@ -94,9 +94,10 @@ export class LoadedModel {
   }
 
   /**
-   * A tower of one CPU session holds the decode gate while it runs: its threads meet at barriers.
-   * Side-by-side sessions run on a thread each, which a decode only slows, and nearly always one
-   * runs, so they leave the gate open.
+   * A tower of one CPU session holds the decode gate while it runs (its threads meet at barriers, which
+   * a decode stalls). Of side-by-side sessions one nearly always runs: holding the gate would hold
+   * every decode for its whole timeout, so they leave it open (on 2 CPUs each runs on one thread,
+   * which a decode only slows).
    */
   private onGate<T>(sessions: Session[], run: () => Promise<T>): Promise<T> {
     const gate = this.options.gate;
@@ -184,11 +185,11 @@ export class ModelPool {
         const files = await readModelDir(dir);
         if (models.has(files.manifest.name)) throw new Error(`two model directories are named ${JSON.stringify(files.manifest.name)} (${dir})`);
         const nImage = options.imageSessions ?? 1;
-        const nText = options.textSessions ?? 1;
-        const towers = [...Array<string>(nImage).fill(files.imagePath), ...Array<string>(nText).fill(files.textPath)];
+        const open = (path: string, n: number) =>
+          Array.from({ length: n }, () => Session.create(path, { provider: options.provider, intraOpThreads: threadsPerSession(options.intraOpThreads, n) }));
         // All settle before anything is thrown: a session still loading on its worker when the
         // process exits after a load error can take the process down by a signal instead of exit 1.
-        const created = await Promise.allSettled(towers.map((path, i) => Session.create(path, { provider: options.provider, intraOpThreads: threadsPerSession(options.intraOpThreads, i < nImage ? nImage : nText) })));
+        const created = await Promise.allSettled([...open(files.imagePath, nImage), ...open(files.textPath, options.textSessions ?? 1)]);
         const failed = created.find((c) => c.status === 'rejected');
         if (failed) {
           await Promise.all(created.map((c) => (c.status === 'fulfilled' ? c.value.release() : undefined)));
