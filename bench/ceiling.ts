@@ -6,8 +6,7 @@ import ort from 'onnxruntime-node';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { threadsPerSession } from '../src/inference/model-pool.js';
-import { createOrtSession } from '../src/inference/ort-session.js';
+import { createOrtSession, threadsPerSession } from '../src/inference/ort-session.js';
 import type { LaneFeed, LaneReply, LaneRequest } from './raw-lane-worker.js';
 import { median, round, timeRuns } from './stats.js';
 

@@ -4,7 +4,7 @@
 import { availableParallelism } from 'node:os';
 import t from 'tap';
 import { cgroupCpuQuota, usableCpus } from '../src/cpus.js';
-import { threadsPerSession } from '../src/inference/model-pool.js';
+import { threadsPerSession } from '../src/inference/ort-session.js';
 
 const files = (entries: Record<string, string>) => (path: string) => entries[path];
 

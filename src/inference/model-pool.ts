@@ -1,13 +1,13 @@
 // The loaded models: for each, its manifest, tokenizer, one ONNX Runtime session per tower and one
 // micro-batcher per tower that feeds it.
 
-import { usableCpus } from '../cpus.js';
 import { ModelNotFoundError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { ModelManifest } from '../model-manifest.js';
 import { MicroBatcher } from './batcher.js';
 import type { InferenceGate } from './inference-gate.js';
 import { readModelDir } from './model-dir.js';
+import { threadsPerSession } from './ort-session.js';
 import { Session, type ProviderChoice, type WireTensor } from './sessions.js';
 import { WordPieceTokenizer } from './tokenizer.js';
 
@@ -167,12 +167,6 @@ export class LoadedModel {
   async release(): Promise<void> {
     await Promise.all([...this.image, ...this.text].map((s) => s.release()));
   }
-}
-
-/** Each of `sessions` side-by-side sessions gets an equal share of the threads (at least one). */
-export function threadsPerSession(intraOpThreads: number, sessions: number): number {
-  const total = intraOpThreads > 0 ? intraOpThreads : usableCpus();
-  return sessions > 1 ? Math.max(1, Math.floor(total / sessions)) : total;
 }
 
 export class ModelPool {

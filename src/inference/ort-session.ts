@@ -1,5 +1,6 @@
 // Creating an ONNX Runtime session: provider choice (CUDA when asked for and present, else CPU) and
-// the session options chosen by measurement. Used inside the session worker and by the benchmark.
+// the session options chosen by measurement, threads included. Used inside the session worker, by the
+// model pool (threads per session) and by the benchmark.
 
 import ort from 'onnxruntime-node';
 import { usableCpus } from '../cpus.js';
@@ -11,6 +12,15 @@ export interface SessionOptions {
   intraOpThreads: number;
 }
 
+/**
+ * Threads for each of a tower's `sessions` side-by-side sessions: an equal share (at least one) of
+ * `intraOpThreads`, or of one per usable CPU when that is 0.
+ */
+export function threadsPerSession(intraOpThreads: number, sessions: number): number {
+  const total = intraOpThreads > 0 ? intraOpThreads : usableCpus();
+  return Math.max(1, Math.floor(total / sessions));
+}
+
 export function sessionOptions(provider: 'cpu' | 'cuda', o: SessionOptions): ort.InferenceSession.SessionOptions {
   return {
     executionProviders: provider === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
@@ -20,7 +30,7 @@ export function sessionOptions(provider: 'cpu' | 'cuda', o: SessionOptions): ort
     interOpNumThreads: 1,
     // ORT's own default counts physical cores, which on some hosts (2-vCPU VMs measured here) gives
     // one thread and half the speed; one thread per usable CPU is what a dedicated service wants.
-    intraOpNumThreads: o.intraOpThreads > 0 ? o.intraOpThreads : usableCpus(),
+    intraOpNumThreads: threadsPerSession(o.intraOpThreads, 1),
   };
 }
 
