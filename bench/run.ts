@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
 import { resolveConfig } from '../src/config.js';
 import { PRESETS, resolveArch } from '../src/convert/arch.js';
+import { cpuFeatures, KERNEL_FLAGS } from '../src/cpu-features.js';
 import { CONVERTER_VERSION } from '../src/convert/model-writer.js';
 import { synthesizeModel } from '../src/convert/synth.js';
 import { preCaption } from '../src/inference/caption.js';
@@ -288,7 +289,8 @@ function charts(results: PrecisionResult[], outDir: string): void {
 
 const precisions = values.model ? ['model'] : (values.precision ?? 'fp32').split(',').map((s) => s.trim());
 mkdirSync(values.out!, { recursive: true });
-const machine = { cpu: cpus()[0]?.model, cores: cpus().length, memoryGB: round(totalmem() / 2 ** 30, 1), node: process.version, onnxruntime: ort.env.versions.node, date: new Date().toISOString() };
+const cpuFlags = cpuFeatures();
+const machine = { cpu: cpus()[0]?.model, cores: cpus().length, cpuFlags: cpuFlags.flags, int8Kernel: cpuFlags.int8Kernel, memoryGB: round(totalmem() / 2 ** 30, 1), node: process.version, onnxruntime: ort.env.versions.node, date: new Date().toISOString() };
 log(`machine: ${JSON.stringify(machine)}`);
 const results: PrecisionResult[] = [];
 for (const p of precisions) {
@@ -302,7 +304,7 @@ if (!values.model && precisions.includes('fp32') && precisions.includes('int8'))
   writeFileSync(join(values.out!, 'int8-fidelity.json'), JSON.stringify({ machine, ...fidelity }, null, 2) + '\n');
 }
 if (!pairedOnly) charts(results, values.out!);
-const summary = [`Machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, onnxruntime-node ${machine.onnxruntime}, ${machine.date.slice(0, 10)}${quick ? ' (quick run)' : ''}${sessions > 1 ? `; ${sessions} sessions per tower side by side, service and ceiling` : ''}`, '', table(results)];
+const summary = [`Machine: ${machine.cpu} (flags: ${machine.cpuFlags.join(' ') || 'none of ' + KERNEL_FLAGS.join(' ')}; int8 kernel ${machine.int8Kernel}), ${machine.cores} cores, Node ${machine.node}, onnxruntime-node ${machine.onnxruntime}, ${machine.date.slice(0, 10)}${quick ? ' (quick run)' : ''}${sessions > 1 ? `; ${sessions} sessions per tower side by side, service and ceiling` : ''}`, '', table(results)];
 if (fidelity) summary.push('', `int8 vs fp32 on the full-size synthetic model: image cosine mean ${fidelity.image.mean} (min ${fidelity.image.min}), text cosine mean ${fidelity.text.mean} (min ${fidelity.text.min})`);
 writeFileSync(join(values.out!, 'summary.md'), summary.join('\n') + '\n');
 process.stdout.write(summary.join('\n') + '\n');

@@ -56,6 +56,13 @@ export const ManifestSchema = Type.Object({
       lowercase: Type.Boolean(),
     }),
   }),
+  /** int8 models: how the weights were quantized (absent from models of converters before 1.2.0, whose weights use ±127). */
+  quantization: Type.Optional(
+    Type.Object({
+      scheme: Type.Literal('symmetric-per-output-channel'),
+      weight_max: Type.Integer({ minimum: 1, maximum: 127, description: 'largest |int8 weight| stored' }),
+    }),
+  ),
   source: Type.Object({
     file: Type.Optional(Type.String()),
     bytes: Type.Optional(Type.Integer()),

@@ -107,6 +107,7 @@ export const ModelsResponse = Type.Object({
       provider: Type.Object({ image: Type.String(), text: Type.String() }),
       sessions: Type.Object({ image: Type.Integer(), text: Type.Integer() }, { description: 'ONNX Runtime sessions per tower, running batches side by side' }),
       max_length: Type.Integer(),
+      warnings: Type.Array(Type.String(), { description: 'what the operator should know about this model here, e.g. int8 weights this CPU cannot multiply exactly (with the command that reconverts them)' }),
     }),
   ),
 });

@@ -2,6 +2,7 @@
 // on shutdown. The HTTP layer asks it for the Embedder and gets NotReadyError (503) until it exists.
 
 import type { Config } from './config.js';
+import type { CpuFeatures } from './cpu-features.js';
 import { Embedder } from './embedder.js';
 import { NotReadyError } from './errors.js';
 import type { Metrics } from './metrics.js';
@@ -16,6 +17,8 @@ export interface ServiceOptions {
   /** Address policy for image URLs (tests inject one). */
   isForbiddenAddress?: (address: string) => boolean;
   onConnect?: (address: string, hostname: string) => void;
+  /** The CPU the models' int8 kernels are judged for (tests inject one; default: this machine's). */
+  cpu?: CpuFeatures;
 }
 
 export type Phase = 'starting' | 'loading' | 'ready' | 'failed' | 'draining' | 'closed';
@@ -27,12 +30,14 @@ export class Service {
   private readonly images: ImagePreprocessor;
   private readonly gate: InferenceGate | undefined;
   private readonly fetcher: UrlFetcher;
+  private readonly cpu: CpuFeatures | undefined;
 
   constructor(
     readonly config: Config,
     readonly metrics: Metrics,
     options: ServiceOptions = {},
   ) {
+    this.cpu = options.cpu;
     this.gate = config.decodeGateMs > 0 ? new InferenceGate(config.decodeGateMs) : undefined;
     this.images = new ImagePreprocessor(config.decodeThreads, this.gate);
     this.fetcher = new UrlFetcher({
@@ -69,6 +74,7 @@ export class Service {
         maxQueueImages: c.maxQueueImages,
         maxQueueTexts: c.maxQueueTexts,
         metrics: this.metrics,
+        cpu: this.cpu,
       });
       if (c.warmup) await pool.warmup();
       this.embedder = new Embedder(pool, this.images, this.fetcher, c, this.metrics);

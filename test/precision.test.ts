@@ -1,5 +1,6 @@
-// Reduced precision: int8 (weight-quantized linear layers, per output channel) stays close to the
-// official fp32 outputs on the fixture goldens; fp16 (for the CUDA provider) writes a float16 graph
+// Reduced precision: int8 (7-bit weight-quantized linear layers, per output channel) stays close to the
+// official fp32 outputs on the fixture goldens on every CPU class (test/int8-kernels.test.ts checks the
+// weights cannot saturate the non-VNNI kernels); fp16 (for the CUDA provider) writes a float16 graph
 // whose vectors, run here by ORT's CPU provider (which computes float16 nodes through float32 casts),
 // match the goldens too: that checks the fp16 files' weights and wiring, not CUDA's fp16 arithmetic.
 
@@ -13,13 +14,15 @@ import t from 'tap';
 import { convertCheckpoint } from '../src/convert/convert.js';
 import { preprocessImage } from '../src/inference/image.js';
 import { normalizeToCHW } from '../src/inference/pixel-normalize.js';
+import { cpuFeatures } from '../src/cpu-features.js';
 import { IMAGE_MEAN, IMAGE_STD } from '../src/model-manifest.js';
 import { cosine, golden, IMAGES_DIR, TINY_ARCH, TINY_CHECKPOINT } from './helpers/golden.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'albef-precision-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));
 
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const cpu = cpuFeatures();
+const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /** Cosine of a converted model's vectors to the golden fp32 ones, for every fixture text and image. */
 async function goldenCosines(out: string): Promise<{ textCos: number[]; imageCos: number[] }> {
@@ -45,7 +48,7 @@ async function goldenCosines(out: string): Promise<{ textCos: number[]; imageCos
   return { textCos, imageCos };
 }
 
-t.test('int8 against the golden fp32 vectors: mean cosine ≥ 0.99', async (t) => {
+t.test('int8 against the golden fp32 vectors: mean cosine ≥ 0.999, min ≥ 0.998, on any CPU', async (t) => {
   const out = join(dir, 'int8');
   const m = await convertCheckpoint({ checkpoint: TINY_CHECKPOINT, out, archFile: TINY_ARCH, precision: 'int8' });
   t.equal(m.precision, 'int8');
@@ -53,8 +56,12 @@ t.test('int8 against the golden fp32 vectors: mean cosine ≥ 0.99', async (t) =
   t.ok(model.graph!.node!.some((n) => n.opType === 'DynamicQuantizeMatMul'), 'uses the integer GEMM kernel');
 
   const { textCos, imageCos } = await goldenCosines(out);
-  t.ok(mean(textCos) >= 0.99, `texts: mean cosine ${mean(textCos).toFixed(5)}, min ${Math.min(...textCos).toFixed(5)}`);
-  t.ok(mean(imageCos) >= 0.99, `images: mean cosine ${mean(imageCos).toFixed(5)}, min ${Math.min(...imageCos).toFixed(5)}`);
+  for (const [what, cos] of [
+    ['texts', textCos],
+    ['images', imageCos],
+  ] as const) {
+    t.ok(mean(cos) >= 0.999 && Math.min(...cos) >= 0.998, `${what}: mean cosine ${mean(cos).toFixed(5)}, min ${Math.min(...cos).toFixed(5)} (int8 kernel: ${cpu.int8Kernel})`);
+  }
 });
 
 t.test('fp16 writes float16 weights with float32 inputs and outputs and gives the golden vectors', async (t) => {

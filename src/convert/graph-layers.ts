@@ -7,6 +7,7 @@
 
 import { DataType, f, GraphBuilder, type DataTypeValue } from './onnx-builder.js';
 import type { Lazy } from './albef-weights.js';
+import { SAFE_INT8_WEIGHT_MAX } from '../cpu-features.js';
 import { float32ToFloat16 } from './tensor-data.js';
 
 export type Precision = 'fp32' | 'fp16' | 'int8';
@@ -61,17 +62,21 @@ function toHalf(a: Float32Array): Uint16Array {
   return out;
 }
 
-/** Symmetric per-output-channel int8 quantization of a [in, out] matrix. */
+/**
+ * Symmetric per-output-channel int8 quantization of a [in, out] matrix with 7-bit weights (|q| ≤ 64,
+ * as ORT's own quantizer's `reduce_range`): full ±127 weights saturate the AVX2 and AVX-512 (non-VNNI)
+ * integer GEMM, whose results then depend on the CPU (see cpu-features.ts).
+ */
 export function quantizePerColumn(w: Float32Array, rows: number, cols: number): { q: Int8Array; scale: Float32Array } {
   const scale = new Float32Array(cols);
   for (let c = 0; c < cols; c++) {
     let max = 0;
     for (let r = 0; r < rows; r++) max = Math.max(max, Math.abs(w[r * cols + c]!));
-    scale[c] = max > 0 ? max / 127 : 1;
+    scale[c] = max > 0 ? max / SAFE_INT8_WEIGHT_MAX : 1;
   }
   const q = new Int8Array(w.length);
   for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) q[r * cols + c] = Math.max(-127, Math.min(127, Math.round(w[r * cols + c]! / scale[c]!)));
+    for (let c = 0; c < cols; c++) q[r * cols + c] = Math.max(-SAFE_INT8_WEIGHT_MAX, Math.min(SAFE_INT8_WEIGHT_MAX, Math.round(w[r * cols + c]! / scale[c]!)));
   }
   return { q, scale };
 }

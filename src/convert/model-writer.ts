@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
+import { SAFE_INT8_WEIGHT_MAX } from '../cpu-features.js';
 import { pathExists } from '../fs-utils.js';
 import { IMAGE_MEAN, IMAGE_STD, MANIFEST_FORMAT, type ModelManifest } from '../model-manifest.js';
 import type { AlbefWeights } from './albef-weights.js';
@@ -16,7 +17,7 @@ import { buildTextGraph } from './text-graph.js';
 import { readBundledVocab } from './vocab.js';
 import { buildVisionGraph } from './vision-graph.js';
 
-export const CONVERTER_VERSION = '1.1.0';
+export const CONVERTER_VERSION = '1.2.0';
 
 export interface WriteModelOptions {
   out: string;
@@ -96,6 +97,7 @@ function buildManifest(arch: Arch, weights: AlbefWeights, options: WriteModelOpt
         lowercase: true,
       },
     },
+    ...(options.precision === 'int8' ? { quantization: { scheme: 'symmetric-per-output-channel' as const, weight_max: SAFE_INT8_WEIGHT_MAX } } : {}),
     source: options.source,
     files,
   };

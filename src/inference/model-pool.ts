@@ -1,12 +1,14 @@
 // The loaded models: for each, its manifest, tokenizer, one ONNX Runtime session per tower and one
 // micro-batcher per tower that feeds it.
 
+import { cpuFeatures, type CpuFeatures } from '../cpu-features.js';
 import { ModelNotFoundError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { ModelManifest } from '../model-manifest.js';
 import { MicroBatcher } from './batcher.js';
 import type { InferenceGate } from './inference-gate.js';
 import { readModelDir } from './model-dir.js';
+import { modelWarnings } from './model-warnings.js';
 import { threadsPerSession } from './ort-session.js';
 import { Session, type ProviderChoice, type WireTensor } from './sessions.js';
 import { WordPieceTokenizer } from './tokenizer.js';
@@ -27,6 +29,8 @@ export interface PoolOptions {
   maxQueueImages: number;
   maxQueueTexts: number;
   metrics?: Metrics;
+  /** The CPU the int8 kernels run on (default: this one's /proc/cpuinfo), for the models' warnings. */
+  cpu?: CpuFeatures;
 }
 
 export interface ModelInfo {
@@ -38,6 +42,7 @@ export interface ModelInfo {
   sessions: { image: number; text: number };
   max_length: number;
   source: ModelManifest['source'];
+  warnings: string[];
 }
 
 /** Splits a [batch, dim] output into one Float32Array per item. */
@@ -58,6 +63,7 @@ export class LoadedModel {
     private readonly image: Session[],
     private readonly text: Session[],
     private readonly options: PoolOptions,
+    readonly warnings: string[] = [],
   ) {
     const m = options.metrics;
     const name = manifest.name;
@@ -126,6 +132,7 @@ export class LoadedModel {
       sessions: { image: this.image.length, text: this.text.length },
       max_length: this.manifest.preprocessing.text.max_length,
       source: this.manifest.source,
+      warnings: this.warnings,
     };
   }
 
@@ -174,6 +181,7 @@ export class ModelPool {
 
   static async load(dirs: string[], options: PoolOptions): Promise<ModelPool> {
     const models = new Map<string, LoadedModel>();
+    const cpu = options.cpu ?? cpuFeatures();
     try {
       for (const dir of dirs) {
         const files = await readModelDir(dir);
@@ -192,7 +200,8 @@ export class ModelPool {
         const sessions = created.map((c) => (c as PromiseFulfilledResult<Session>).value);
         const image = sessions.slice(0, nImage);
         const text = sessions.slice(nImage);
-        models.set(files.manifest.name, new LoadedModel(files.dir, files.manifest, new WordPieceTokenizer(files.vocabText), image, text, options));
+        const warnings = modelWarnings(files.manifest, files.dir, cpu);
+        models.set(files.manifest.name, new LoadedModel(files.dir, files.manifest, new WordPieceTokenizer(files.vocabText), image, text, options, warnings));
       }
     } catch (e) {
       await Promise.all([...models.values()].map((m) => m.release().catch(() => undefined)));

@@ -161,6 +161,8 @@ export interface paths {
                                     text: number;
                                 };
                                 max_length: number;
+                                /** @description what the operator should know about this model here, e.g. int8 weights this CPU cannot multiply exactly (with the command that reconverts them) */
+                                warnings: string[];
                             }[];
                         };
                     };

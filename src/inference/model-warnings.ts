@@ -1,0 +1,22 @@
+// What a loaded model should tell its operator: today, int8 weights that this CPU's integer kernel
+// cannot multiply exactly (full-range weights of converters before 1.2.0 on CPUs without VNNI/AMX).
+// Shown in GET /models and logged at start.
+
+import { SAFE_INT8_WEIGHT_MAX, type CpuFeatures } from '../cpu-features.js';
+import type { ModelManifest } from '../model-manifest.js';
+
+/** Converters before 1.2.0 did not record their quantization and stored weights up to ±127. */
+const LEGACY_WEIGHT_MAX = 127;
+
+export function modelWarnings(manifest: ModelManifest, dir: string, cpu: CpuFeatures): string[] {
+  if (manifest.precision !== 'int8') return [];
+  const weightMax = manifest.quantization?.weight_max ?? LEGACY_WEIGHT_MAX;
+  if (weightMax <= SAFE_INT8_WEIGHT_MAX || !cpu.int8PairsSaturate) return [];
+  const redo = manifest.source.synthetic
+    ? `albef-embed synth --preset albef_4m --precision int8 --out ${dir} --force`
+    : `albef-embed convert --checkpoint ${manifest.source.file ?? 'CHECKPOINT.pth'} --precision int8 --out ${dir} --force`;
+  return [
+    `int8 weights up to ±${weightMax} (converter ${manifest.converter_version}): this CPU's integer kernel (${cpu.int8Kernel}, no VNNI) ` +
+      `saturates on them, so the vectors drift from the official ones (cosine ≈ 0.98 measured). Reconvert with this version: ${redo}`,
+  ];
+}
