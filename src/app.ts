@@ -18,6 +18,8 @@ import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { modelRoutes } from './routes/models.js';
 import { openaiRoutes } from './routes/openai-embeddings.js';
+import { classifyRoutes } from './routes/classify.js';
+import { rerankRoutes } from './routes/rerank.js';
 import { ErrorResponse } from './schemas.js';
 import { Service, type ServiceOptions } from './service.js';
 
@@ -109,9 +111,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     limits: {
       fileSize: config.maxImageBytes,
       files: config.maxItems,
-      fields: 16,
-      fieldSize: 1024,
-      parts: config.maxItems + 16,
+      // /classify repeats a `labels` field per label.
+      fields: config.maxItems + 16,
+      fieldSize: 16 * 1024,
+      parts: 2 * config.maxItems + 16,
       headerPairs: 200,
     },
   });
@@ -141,6 +144,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(embedTextRoutes);
   await app.register(embedImageRoutes);
   await app.register(openaiRoutes);
+  await app.register(rerankRoutes);
+  await app.register(classifyRoutes);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.addHook('onClose', async () => {

@@ -29,7 +29,7 @@ export interface TextResult {
 }
 
 /** Settles all, then throws the failure of the lowest-index item (so errors are deterministic). */
-async function allOrFirstError<T>(promises: Promise<T>[]): Promise<T[]> {
+export async function allOrFirstError<T>(promises: Promise<T>[]): Promise<T[]> {
   const settled = await Promise.allSettled(promises);
   const failed = settled.find((s) => s.status === 'rejected');
   if (failed) throw (failed as PromiseRejectedResult).reason;
@@ -41,7 +41,7 @@ export class Embedder {
     readonly pool: ModelPool,
     private readonly images: ImagePreprocessor,
     private readonly fetcher: UrlFetcher,
-    private readonly limits: Limits,
+    readonly limits: Limits,
     private readonly metrics?: Metrics,
   ) {}
 
@@ -49,7 +49,8 @@ export class Embedder {
     return this.pool.get(name);
   }
 
-  private checkCount(n: number, what: string): void {
+  /** At least one item, at most maxItems. */
+  checkCount(n: number, what: string): void {
     if (n === 0) throw new BadRequestError(`no ${what} given`);
     if (n > this.limits.maxItems) throw new PayloadTooLargeError(`${n} ${what} in one request; the limit is ${this.limits.maxItems}`, undefined, 'too_many_items');
   }
@@ -78,27 +79,34 @@ export class Embedder {
     return { vectors, tokens: ids.reduce((n, r) => n + r.length, 0) };
   }
 
+  /** An image's encoded bytes: inline, or fetched when given by URL; empty or oversized ones refused. */
+  async imageBytes(model: LoadedModel, input: ImageInput, index?: number, signal?: AbortSignal): Promise<Uint8Array> {
+    let bytes: Uint8Array;
+    if ('url' in input) {
+      const t = this.metrics?.stageDuration.startTimer({ stage: 'fetch', model: model.name });
+      bytes = await this.fetcher.fetch(input.url, index ?? 0, signal);
+      t?.();
+    } else bytes = input.bytes;
+    const at = index === undefined ? '' : `item ${index}: `;
+    if (bytes.length === 0) throw new BadRequestError(`${at}empty image`, index, 'empty_image');
+    if (bytes.length > this.limits.maxImageBytes) {
+      throw new PayloadTooLargeError(`${at}image of ${bytes.length} bytes; the limit is ${this.limits.maxImageBytes}`, index, 'image_too_large');
+    }
+    return bytes;
+  }
+
+  /** Encoded image → resized RGB pixels at the model's resolution, on a decode worker. */
+  async decodeImage(model: LoadedModel, bytes: Uint8Array, index?: number, signal?: AbortSignal): Promise<Uint8Array> {
+    const options = { size: model.manifest.preprocessing.image.size, maxPixels: this.limits.maxImagePixels };
+    const image = await this.images.run(bytes, options, index, signal);
+    this.metrics?.stageDuration.observe({ stage: 'decode_wait', model: model.name }, image.waitMs / 1000);
+    this.metrics?.stageDuration.observe({ stage: 'decode', model: model.name }, image.decodeMs / 1000);
+    return image.rgb;
+  }
+
   /** Image bytes (fetched when given by URL) → resized RGB pixels, all items concurrently. */
   private async prepareImages(model: LoadedModel, inputs: ImageInput[], signal?: AbortSignal): Promise<Uint8Array[]> {
-    const options = { size: model.manifest.preprocessing.image.size, maxPixels: this.limits.maxImagePixels };
-    return allOrFirstError(
-      inputs.map(async (input, index) => {
-        let bytes: Uint8Array;
-        if ('url' in input) {
-          const t = this.metrics?.stageDuration.startTimer({ stage: 'fetch', model: model.name });
-          bytes = await this.fetcher.fetch(input.url, index, signal);
-          t?.();
-        } else bytes = input.bytes;
-        if (bytes.length === 0) throw new BadRequestError(`item ${index}: empty image`, index, 'empty_image');
-        if (bytes.length > this.limits.maxImageBytes) {
-          throw new PayloadTooLargeError(`item ${index}: image of ${bytes.length} bytes; the limit is ${this.limits.maxImageBytes}`, index, 'image_too_large');
-        }
-        const image = await this.images.run(bytes, options, index, signal);
-        this.metrics?.stageDuration.observe({ stage: 'decode_wait', model: model.name }, image.waitMs / 1000);
-        this.metrics?.stageDuration.observe({ stage: 'decode', model: model.name }, image.decodeMs / 1000);
-        return image.rgb;
-      }),
-    );
+    return allOrFirstError(inputs.map(async (input, index) => this.decodeImage(model, await this.imageBytes(model, input, index, signal), index, signal)));
   }
 
   async embedImages(model: LoadedModel, inputs: ImageInput[], options: EmbedOptions = {}): Promise<Float32Array[]> {

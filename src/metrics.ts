@@ -2,7 +2,7 @@
 
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-export type Tower = 'image' | 'text';
+export type Tower = 'image' | 'text' | 'image_states' | 'text_states' | 'fusion';
 export type Stage = 'fetch' | 'decode_wait' | 'decode' | 'tokenize' | 'queue' | 'infer';
 
 export class Metrics {
@@ -32,6 +32,14 @@ export class Metrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
+
+  readonly stateCache = new Counter({
+    name: 'albef_image_state_cache_total',
+    help: 'image state cache lookups for image–text matching (result: hit, miss)',
+    labelNames: ['model', 'result'],
+    registers: [this.registry],
+  });
+  readonly stateCacheEntries = new Gauge({ name: 'albef_image_state_cache_entries', help: 'images held in the state cache', labelNames: ['model'], registers: [this.registry] });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'albef_' });

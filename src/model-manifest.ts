@@ -12,6 +12,9 @@ export const IMAGE_STD = [0.26862954, 0.26130258, 0.27577711] as const;
 
 const FileInfo = Type.Object({ bytes: Type.Integer(), sha256: Type.String() });
 
+/** The graphs of image–text matching, by role (model directories from converters before 1.2.0 have none). */
+export const FUSION_GRAPHS = { image_states: 'image_states.onnx', text_states: 'text_states.onnx', fusion: 'fusion.onnx' } as const;
+
 export const ManifestSchema = Type.Object({
   format: Type.Literal(MANIFEST_FORMAT),
   name: Type.String({ minLength: 1 }),
@@ -56,6 +59,13 @@ export const ManifestSchema = Type.Object({
       lowercase: Type.Boolean(),
     }),
   }),
+  /** Image–text matching (SPEC §6): ALBEF's learned temperature and the graphs; absent = embeddings only. */
+  fusion: Type.Optional(
+    Type.Object({
+      temp: Type.Optional(Type.Number({ description: "the checkpoint's temp, unclamped (absent when the checkpoint has none: no zero-shot scores)" })),
+      graphs: Type.Object({ image_states: Type.String(), text_states: Type.String(), fusion: Type.String() }),
+    }),
+  ),
   /** int8 models: how the weights were quantized (absent from models of converters before 1.2.0, whose weights use ±127). */
   quantization: Type.Optional(
     Type.Object({

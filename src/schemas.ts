@@ -107,8 +107,94 @@ export const ModelsResponse = Type.Object({
       provider: Type.Object({ image: Type.String(), text: Type.String() }),
       sessions: Type.Object({ image: Type.Integer(), text: Type.Integer() }, { description: 'ONNX Runtime sessions per tower, running batches side by side' }),
       max_length: Type.Integer(),
+      capabilities: Type.Array(Type.Union([Type.Literal('embed'), Type.Literal('rerank'), Type.Literal('classify')]), {
+        description: 'embed: /embed/*, /v1/embeddings; rerank: /v1/rerank and /classify with itm (the fusion part is loaded); classify: /classify',
+      }),
+      temp: Type.Optional(Type.Number({ description: "ALBEF's learned temperature (zero-shot scores use it clamped to [0.001, 0.5])" })),
       warnings: Type.Array(Type.String(), { description: 'what the operator should know about this model here, e.g. int8 weights this CPU cannot multiply exactly (with the command that reconverts them)' }),
     }),
+  ),
+});
+
+const MatchText = Type.Object({ text: Type.String() }, { additionalProperties: false });
+const MatchImage = Type.Object({ image: Type.String({ description: 'http(s) URL, data: URI or base64 image bytes' }) }, { additionalProperties: false });
+const MatchItem = Type.Union([Type.String({ description: 'a text' }), MatchText, MatchImage]);
+
+export const RerankRequest = Type.Object(
+  {
+    model: Type.Optional(ModelName),
+    query: MatchItem,
+    documents: Type.Array(MatchItem, { minItems: 1, description: 'texts for an image query, images for a text query' }),
+    top_n: Type.Optional(Type.Integer({ minimum: 1, description: 'keep the n best results' })),
+    return_documents: Type.Optional(Type.Boolean({ default: false, description: 'add each document, as given, to its result' })),
+    caption_cleanup: Type.Optional(Type.Boolean({ default: true, description: "ALBEF's pre_caption clean-up of the texts" })),
+  },
+  { additionalProperties: false, description: 'every (query, document) pair must be one text and one image' },
+);
+export type RerankRequestT = Static<typeof RerankRequest>;
+
+export const RerankResponse = Type.Object({
+  id: Type.String({ description: 'the request id' }),
+  model: Type.String(),
+  results: Type.Array(
+    Type.Object({
+      index: Type.Integer({ description: 'position of the document in the request' }),
+      relevance_score: Type.Number({ description: "match probability from ALBEF's ITM head: softmax(itm_logits)[1]" }),
+      itm_logits: Type.Array(Type.Number(), { minItems: 2, maxItems: 2, description: 'ITM head logits (no-match, match)' }),
+      itc: Type.Number({ description: 'cosine of the query and document embeddings (the first-stage score)' }),
+      document: Type.Optional(MatchItem),
+    }),
+    { description: 'by relevance_score, best first (ties by index)' },
+  ),
+  usage: Type.Object({ texts: Type.Integer(), images: Type.Integer() }),
+});
+
+const ClassifyOptions = {
+  labels: Type.Array(Type.String(), { minItems: 2, description: 'candidate labels' }),
+  template: Type.Optional(Type.String({ default: '{}', description: 'text for each label, `{}` replaced by the label (e.g. "a photo of a {}")' })),
+  caption_cleanup: Type.Optional(Type.Boolean({ default: true, description: "ALBEF's pre_caption clean-up of the label texts" })),
+  itm: Type.Optional(Type.Boolean({ default: false, description: 'add each label’s ITM match probability (runs the fusion layers)' })),
+  top_k: Type.Optional(Type.Integer({ minimum: 1, description: 'keep the k best labels per image' })),
+  model: Type.Optional(ModelName),
+};
+
+export const ClassifyJsonRequest = Type.Object(
+  {
+    url: Type.Optional(Type.String({ description: 'http(s) URL of one image' })),
+    urls: Type.Optional(Type.Array(Type.String(), { minItems: 1 })),
+    image: Type.Optional(ImageValue),
+    images: Type.Optional(Type.Array(ImageValue, { minItems: 1 })),
+    ...ClassifyOptions,
+  },
+  { additionalProperties: false, description: 'give exactly one of `url`, `urls`, `image`, `images`, and the labels' },
+);
+export type ClassifyJsonRequestT = Static<typeof ClassifyJsonRequest>;
+
+export const ClassifyMultipartRequest = Type.Object(
+  {
+    file: Type.Optional(Type.Array(Type.String({ format: 'binary' }), { description: 'image files, one per part, in order (any part name)' })),
+    // Documents the parts; the handler reads them (at least two `labels` fields are required).
+    labels: Type.Optional(Type.Array(Type.String(), { description: 'repeated `labels` fields, at least two' })),
+    template: Type.Optional(Type.String()),
+    caption_cleanup: Type.Optional(Type.String({ enum: ['true', 'false'] })),
+    itm: Type.Optional(Type.String({ enum: ['true', 'false'] })),
+    top_k: Type.Optional(Type.String({ pattern: '^[1-9][0-9]*$' })),
+    model: Type.Optional(ModelName),
+  },
+  { description: 'multipart/form-data: image file parts plus the options as fields' },
+);
+
+export const ClassifyResponse = Type.Object({
+  model: Type.String(),
+  results: Type.Array(
+    Type.Array(
+      Type.Object({
+        label: Type.String(),
+        score: Type.Number({ description: 'softmax over the labels of cos(image, text) / temp (temp clamped to [0.001, 0.5], as ALBEF does)' }),
+        itm_prob: Type.Optional(Type.Number({ description: 'ITM match probability (with `itm: true`)' })),
+      }),
+    ),
+    { description: 'per image, in input order: its labels by score, best first' },
   ),
 });
 

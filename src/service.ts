@@ -4,6 +4,7 @@
 import type { Config } from './config.js';
 import type { CpuFeatures } from './cpu-features.js';
 import { Embedder } from './embedder.js';
+import { Matcher } from './matcher.js';
 import { NotReadyError } from './errors.js';
 import type { Metrics } from './metrics.js';
 import { ImagePreprocessor } from './inference/image-preprocessor.js';
@@ -27,6 +28,7 @@ export class Service {
   phase: Phase = 'starting';
   loadError: Error | undefined;
   private embedder: Embedder | undefined;
+  private matcher: Matcher | undefined;
   private readonly images: ImagePreprocessor;
   private readonly gate: InferenceGate | undefined;
   private readonly fetcher: UrlFetcher;
@@ -73,11 +75,16 @@ export class Service {
         gate: this.gate,
         maxQueueImages: c.maxQueueImages,
         maxQueueTexts: c.maxQueueTexts,
+        fusion: c.fusion,
+        maxBatchPairs: c.maxBatchPairs,
+        maxQueuePairs: c.maxQueuePairs,
+        stateCacheImages: c.stateCacheImages,
         metrics: this.metrics,
         cpu: this.cpu,
       });
       if (c.warmup) await pool.warmup();
       this.embedder = new Embedder(pool, this.images, this.fetcher, c, this.metrics);
+      this.matcher = new Matcher(this.embedder, this.metrics);
       if (this.phase === 'loading') this.phase = 'ready';
     } catch (e) {
       this.phase = 'failed';
@@ -91,6 +98,12 @@ export class Service {
     if (this.phase === 'closed') throw new NotReadyError('the service is shut down');
     if (!this.embedder || (this.phase !== 'ready' && this.phase !== 'draining')) throw new NotReadyError(this.phase === 'failed' ? `models failed to load: ${this.loadError?.message}` : 'models are still loading');
     return this.embedder;
+  }
+
+  /** Image–text matching, under the same conditions as the embedder. */
+  requireMatcher(): Matcher {
+    this.requireEmbedder();
+    return this.matcher!;
   }
 
   get pool(): ModelPool | undefined {

@@ -85,6 +85,7 @@ t.test('legacy format, derived fine-tuned layout, strided/offset/shared storages
   const out = join(dir, 'legacy-model');
   const manifest = await convertCheckpoint({ checkpoint: file, out, archFile: TINY_ARCH, name: 'legacy' });
   t.equal(manifest.architecture.layout, 'finetuned');
+  t.ok(manifest.fusion && manifest.fusion.temp === undefined, 'fusion layers converted; no temp in this file, so none recorded');
   const image = await ort.InferenceSession.create(join(out, 'image.onnx'));
   const res = await image.run({ pixel_values: new ort.Tensor('float32', tensorInput(), golden.tensor_check.shape) });
   t.ok(cosine(res.embeddings!.data as Float32Array, golden.tensor_check.embedding) >= TOL.textCos, 'image tower matches golden');

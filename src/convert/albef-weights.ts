@@ -1,8 +1,10 @@
-// Maps an ALBEF state dict onto the tensors the two towers need, in either official layout, and
-// validates every name and shape before anything is written.
+// Maps an ALBEF state dict onto the tensors the two towers and the fusion part need, in either
+// official layout, and validates every name and shape before anything is written.
 //
-// Pretrain files: `visual_encoder.*`, `text_encoder.bert.*`, `vision_proj.*`, `text_proj.*` (+ momentum
-// copies, queues, fusion layers, heads: ignored). Fine-tuned retrieval files: the same without `bert.`.
+// Pretrain files: `visual_encoder.*`, `text_encoder.bert.*` (layers 0..fusion_layer-1 for the text
+// tower, the rest with their cross-attention for image–text matching), `vision_proj.*`, `text_proj.*`,
+// `itm_head.*`, `temp` (+ momentum copies, queues, MLM head: ignored). Fine-tuned retrieval files: the
+// same without `bert.`. A checkpoint without the fusion part still converts (embeddings only).
 
 import { WeightsError } from '../errors.js';
 import type { Arch } from './arch.js';
@@ -24,6 +26,8 @@ export class AlbefWeights {
   readonly checkpointGrid: number;
   /** Hidden size of the ViT MLP, read from the weights. */
   readonly visionMlp: number;
+  /** Whether the checkpoint holds the fusion layers and itm_head (image–text matching). */
+  readonly hasFusion: boolean;
 
   constructor(
     readonly source: TensorSource,
@@ -40,6 +44,29 @@ export class AlbefWeights {
     const fc1 = this.source.shape('visual_encoder.blocks.0.mlp.fc1.weight');
     this.visionMlp = fc1?.[0] ?? arch.vision.mlp;
     this.validate();
+    this.hasFusion = this.validateFusion();
+  }
+
+  /** The learned temperature of the contrastive scores (ALBEF clamps it to [0.001, 0.5] before use), if stored. */
+  async temp(): Promise<number | undefined> {
+    const shape = this.source.shape('temp');
+    if (!shape) return undefined;
+    if (shape.reduce((a, b) => a * b, 1) !== 1) throw new WeightsError('shape_mismatch', `${this.source.label}: tensor "temp" has shape [${shape}], expected a scalar`);
+    return (await this.source.read('temp'))[0]!;
+  }
+
+  /** All fusion tensors present with the right shapes: true; none: false; some, or a wrong shape: an error. */
+  private validateFusion(): boolean {
+    const shapes = fusionTensorShapes(this.arch, this.layout);
+    if (shapes.size === 0) return false;
+    const present = [...shapes.keys()].filter((k) => this.source.shape(k));
+    if (present.length === 0) return false;
+    for (const [key, want] of shapes) {
+      const got = this.source.shape(key);
+      if (!got) throw new WeightsError('missing_tensor', `${this.source.label}: missing tensor ${JSON.stringify(key)} (the checkpoint has part of the fusion layers)`);
+      if (got.length !== want.length || got.some((d, i) => d !== want[i])) throw new WeightsError('shape_mismatch', `${this.source.label}: tensor ${JSON.stringify(key)} has shape [${got}], expected [${want}]`);
+    }
+    return true;
   }
 
   get checkpointImageRes(): number {
@@ -141,5 +168,43 @@ export function albefTensorShapes(arch: Arch, layout: 'pretrain' | 'finetuned', 
   }
   m.set('text_proj.weight', [e, t.dim]);
   m.set('text_proj.bias', [e]);
+  return m;
+}
+
+/**
+ * The tensors of image–text matching: text-encoder layers fusion_layer..layers-1 (self-attention,
+ * cross-attention whose keys and values project the vision width, feed-forward) and itm_head. Empty
+ * when the architecture has no fusion layers. (`temp`, for zero-shot scores, is read when present.)
+ */
+export function fusionTensorShapes(arch: Arch, layout: 'pretrain' | 'finetuned'): Map<string, number[]> {
+  const { vision: v, text: t } = arch;
+  const m = new Map<string, number[]>();
+  if (t.fusion_layer >= t.layers) return m;
+  for (let i = t.fusion_layer; i < t.layers; i++) {
+    const b = `${TEXT_PREFIX[layout]}encoder.layer.${i}.`;
+    for (const [sub, kvIn] of [
+      ['attention', t.dim],
+      ['crossattention', v.dim],
+    ] as const) {
+      m.set(`${b}${sub}.self.query.weight`, [t.dim, t.dim]);
+      m.set(`${b}${sub}.self.query.bias`, [t.dim]);
+      for (const n of ['key', 'value']) {
+        m.set(`${b}${sub}.self.${n}.weight`, [t.dim, kvIn]);
+        m.set(`${b}${sub}.self.${n}.bias`, [t.dim]);
+      }
+      m.set(`${b}${sub}.output.dense.weight`, [t.dim, t.dim]);
+      m.set(`${b}${sub}.output.dense.bias`, [t.dim]);
+      m.set(`${b}${sub}.output.LayerNorm.weight`, [t.dim]);
+      m.set(`${b}${sub}.output.LayerNorm.bias`, [t.dim]);
+    }
+    m.set(`${b}intermediate.dense.weight`, [t.intermediate, t.dim]);
+    m.set(`${b}intermediate.dense.bias`, [t.intermediate]);
+    m.set(`${b}output.dense.weight`, [t.dim, t.intermediate]);
+    m.set(`${b}output.dense.bias`, [t.dim]);
+    m.set(`${b}output.LayerNorm.weight`, [t.dim]);
+    m.set(`${b}output.LayerNorm.bias`, [t.dim]);
+  }
+  m.set('itm_head.weight', [2, t.dim]);
+  m.set('itm_head.bias', [2]);
   return m;
 }

@@ -122,6 +122,11 @@ export class Layers {
     return { out: this.g.op('MatMul', [x, W]), bias: this.param(`${name}.bias`, bias) };
   }
 
+  /** y = x @ W + b in the graph's float type, whatever the precision (small heads). */
+  floatLinear(x: string, name: string, w: LazyTensor, bias: LazyTensor): string {
+    return this.g.op('Add', [this.g.op('MatMul', [x, this.param(`${name}.weight`, w)]), this.param(`${name}.bias`, bias)]);
+  }
+
   /** y = x @ W + b. */
   linear(x: string, name: string, w: LazyTensor, bias: LazyTensor): string {
     const { out, bias: b } = this.linearParts(x, name, w, bias);
@@ -198,6 +203,11 @@ export class Layers {
     const x32 = this.precision === 'fp16' ? this.g.op('Cast', [x], { to: DataType.FLOAT }) : x;
     const norm = this.g.op('ReduceL2', [x32], { axes: [-1], keepdims: 1 });
     return this.g.op('Div', [x32, this.g.op('Max', [norm, this.g.scalar(1e-12)])]);
+  }
+
+  /** Graph outputs leave as float32; fp16 models cast them once. */
+  toFloat32(x: string): string {
+    return this.precision === 'fp16' ? this.g.op('Cast', [x], { to: DataType.FLOAT }) : x;
   }
 
   /** Graph inputs arrive as float32; fp16 models cast them once. */

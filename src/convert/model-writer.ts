@@ -1,4 +1,5 @@
-// Writes a model directory (model.json, image.onnx, text.onnx, vocab.txt) atomically: everything goes
+// Writes a model directory (model.json, image.onnx, text.onnx, vocab.txt, and for image–text matching
+// image_states.onnx, text_states.onnx, fusion.onnx) atomically: everything goes
 // into a hidden sibling directory that is renamed into place only when complete, so a failed or
 // interrupted conversion never leaves a half-written model where the service would load it.
 
@@ -8,11 +9,13 @@ import { endianness } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { SAFE_INT8_WEIGHT_MAX } from '../cpu-features.js';
 import { pathExists } from '../fs-utils.js';
-import { IMAGE_MEAN, IMAGE_STD, MANIFEST_FORMAT, type ModelManifest } from '../model-manifest.js';
+import { FUSION_GRAPHS, IMAGE_MEAN, IMAGE_STD, MANIFEST_FORMAT, type ModelManifest } from '../model-manifest.js';
 import type { AlbefWeights } from './albef-weights.js';
 import type { Arch } from './arch.js';
 import type { Precision } from './graph-layers.js';
-import { writeOnnx } from './onnx-writer.js';
+import { buildFusionGraph } from './fusion-graph.js';
+import type { GraphBuilder } from './onnx-builder.js';
+import { writeOnnx, type StoredTensors } from './onnx-writer.js';
 import { buildTextGraph } from './text-graph.js';
 import { readBundledVocab } from './vocab.js';
 import { buildVisionGraph } from './vision-graph.js';
@@ -39,21 +42,32 @@ export async function writeModelDir(weights: AlbefWeights, options: WriteModelOp
   await mkdir(tmp);
   try {
     const files: ModelManifest['files'] = {};
-    for (const [tower, build] of [
-      ['image', buildVisionGraph],
-      ['text', buildTextGraph],
-    ] as const) {
+    const write = async (file: string, graph: GraphBuilder, what: string, shareFrom?: StoredTensors): Promise<StoredTensors> => {
       const started = Date.now();
-      const r = await writeOnnx(join(tmp, `${tower}.onnx`), build(weights, options.precision), `ALBEF ${tower} tower (${options.name})`);
-      files[`${tower}.onnx`] = r.model;
-      files[r.dataFile] = r.data;
-      log(`${tower}.onnx: ${((r.model.bytes + r.data.bytes) / 1e6).toFixed(1)} MB in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      const r = await writeOnnx(join(tmp, file), graph, `ALBEF ${what} (${options.name})`, { shareFrom });
+      files[file] = r.model;
+      if (r.dataFile) files[r.dataFile] = r.data!;
+      log(`${file}: ${((r.model.bytes + (r.data?.bytes ?? 0)) / 1e6).toFixed(1)} MB in ${((Date.now() - started) / 1000).toFixed(1)} s${shareFrom ? ' (weights shared)' : ''}`);
+      return r.tensors;
+    };
+    const image = await write('image.onnx', buildVisionGraph(weights, options.precision), 'image tower');
+    const text = await write('text.onnx', buildTextGraph(weights, options.precision), 'text tower');
+    let fusion: ModelManifest['fusion'];
+    if (weights.hasFusion) {
+      // The per-token graphs point into the towers' data files: no second copy of those weights on disk.
+      await write(FUSION_GRAPHS.image_states, buildVisionGraph(weights, options.precision, { states: true }), 'image tower, every token', image);
+      await write(FUSION_GRAPHS.text_states, buildTextGraph(weights, options.precision, { states: true }), 'text tower, every token', text);
+      await write(FUSION_GRAPHS.fusion, buildFusionGraph(weights, options.precision), 'fusion layers and ITM head');
+      const temp = await weights.temp();
+      fusion = { ...(temp === undefined ? {} : { temp }), graphs: { ...FUSION_GRAPHS } };
+    } else {
+      log('no fusion layers in this checkpoint: embeddings only (no /v1/rerank, /classify)');
     }
     const vocab = await readBundledVocab();
     await writeFile(join(tmp, 'vocab.txt'), vocab);
     files['vocab.txt'] = { bytes: vocab.length, sha256: createHash('sha256').update(vocab).digest('hex') };
 
-    const manifest = buildManifest(weights.arch, weights, options, files);
+    const manifest = buildManifest(weights.arch, weights, options, files, fusion);
     await writeFile(join(tmp, 'model.json'), JSON.stringify(manifest, null, 2) + '\n');
     if (exists) {
       const old = `${tmp}.old`;
@@ -70,7 +84,7 @@ export async function writeModelDir(weights: AlbefWeights, options: WriteModelOp
   }
 }
 
-function buildManifest(arch: Arch, weights: AlbefWeights, options: WriteModelOptions, files: ModelManifest['files']): ModelManifest {
+function buildManifest(arch: Arch, weights: AlbefWeights, options: WriteModelOptions, files: ModelManifest['files'], fusion: ModelManifest['fusion']): ModelManifest {
   return {
     format: MANIFEST_FORMAT,
     name: options.name,
@@ -98,6 +112,7 @@ function buildManifest(arch: Arch, weights: AlbefWeights, options: WriteModelOpt
       },
     },
     ...(options.precision === 'int8' ? { quantization: { scheme: 'symmetric-per-output-channel' as const, weight_max: SAFE_INT8_WEIGHT_MAX } } : {}),
+    ...(fusion ? { fusion } : {}),
     source: options.source,
     files,
   };

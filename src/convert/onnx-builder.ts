@@ -16,6 +16,8 @@ export interface Initializer {
   dataType: DataTypeValue;
   /** Produces the data when the model is written; called once. */
   load: () => TensorData | Promise<TensorData>;
+  /** A deduplicated constant: its generated name means nothing outside its graph. */
+  constant?: boolean;
 }
 
 /** A float attribute (plain numbers are written as ints). */
@@ -85,7 +87,7 @@ export class GraphBuilder {
     const known = this.constants.get(key);
     if (known) return known;
     const name = this.fresh('const');
-    this.initializers.push({ name, dims, dataType, load: () => data });
+    this.initializers.push({ name, dims, dataType, load: () => data, constant: true });
     this.constants.set(key, name);
     return name;
   }

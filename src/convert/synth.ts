@@ -3,7 +3,7 @@
 // (normal, std 0.02; LayerNorm weight 1 ± noise) so activations look like a trained network's.
 
 import type { ModelManifest } from '../model-manifest.js';
-import { AlbefWeights, albefTensorShapes, type TensorSource } from './albef-weights.js';
+import { AlbefWeights, albefTensorShapes, fusionTensorShapes, type TensorSource } from './albef-weights.js';
 import type { Arch } from './arch.js';
 import type { Precision } from './graph-layers.js';
 import { writeModelDir } from './model-writer.js';
@@ -36,7 +36,7 @@ export class SyntheticSource implements TensorSource {
     readonly seed = 1,
   ) {
     const grid = arch.checkpoint_image_res / arch.vision.patch;
-    this.shapes = albefTensorShapes(arch, 'pretrain', arch.vision.mlp, grid);
+    this.shapes = new Map([...albefTensorShapes(arch, 'pretrain', arch.vision.mlp, grid), ...fusionTensorShapes(arch, 'pretrain'), ['temp', []]]);
   }
 
   shape(key: string): number[] | undefined {
@@ -46,6 +46,7 @@ export class SyntheticSource implements TensorSource {
   async read(key: string): Promise<Float32Array> {
     const shape = this.shapes.get(key);
     if (!shape) throw new Error(`synthetic source has no tensor ${key}`);
+    if (key === 'temp') return new Float32Array([0.07]); // ALBEF's initial temperature
     const next = mulberry32(hashKey(key, this.seed));
     const out = new Float32Array(numel(shape));
     const isNormWeight = /(norm\d?|LayerNorm)\.weight$/.test(key);

@@ -1,14 +1,19 @@
 // image.onnx: ALBEF's image tower. pixel_values [B, 3, R, R] → ViT (pre-LN blocks, final LayerNorm)
 // → token 0 → vision_proj → L2 normalise → embeddings [B, embed_dim].
+//
+// With `states` (image_states.onnx, for image–text matching) the last block runs for every token and
+// the graph also outputs every token after the final LayerNorm [B, N+1, D]: what the fusion layers'
+// cross-attention reads. A separate graph over the same weights: ORT runs every node whatever outputs
+// are asked for, and the embedding graph's token-0-only last block is ≈ 9 % of its time.
 
 import type { AlbefWeights, Lazy } from './albef-weights.js';
 import { Layers, transposed, type LazyTensor, type Precision } from './graph-layers.js';
 import { DataType, GraphBuilder } from './onnx-builder.js';
 import { interpolatePosEmbed } from './pos-embed.js';
 
-export function buildVisionGraph(w: AlbefWeights, precision: Precision): GraphBuilder {
+export function buildVisionGraph(w: AlbefWeights, precision: Precision, options: { states?: boolean } = {}): GraphBuilder {
   const { vision: v, image_res: res, embed_dim } = w.arch;
-  const g = new GraphBuilder('albef_image');
+  const g = new GraphBuilder(options.states ? 'albef_image_states' : 'albef_image');
   const L = new Layers(g, precision);
   const grid = res / v.patch;
   const ve = 'visual_encoder.';
@@ -46,20 +51,26 @@ export function buildVisionGraph(w: AlbefWeights, precision: Precision): GraphBu
   let cls0 = '';
   for (let i = 0; i < v.depth; i++) {
     const b = `${ve}blocks.${i}.`;
-    const last = i === v.depth - 1;
+    const final = i === v.depth - 1;
+    const clsOnly = final && !options.states;
     const qkvW = mat(`${b}attn.qkv.weight`, 3 * v.dim, v.dim);
     const qkvB = vec(`${b}attn.qkv.bias`, 3 * v.dim);
-    const ctx = L.selfAttention(h, `${b}attn`, qkvW, qkvB, v.dim, v.heads, { clsOnly: last });
-    if (last) x = L.tokens(x, 0, 1);
+    const ctx = L.selfAttention(h, `${b}attn`, qkvW, qkvB, v.dim, v.heads, { clsOnly });
+    if (clsOnly) x = L.tokens(x, 0, 1);
     const proj = L.linearParts(ctx, `${b}attn.proj`, mat(`${b}attn.proj.weight`, v.dim, v.dim), vec(`${b}attn.proj.bias`, v.dim));
     const r1 = L.residualLayerNorm(proj, x, `${b}norm2`, ...norm(b, 'norm2'), v.ln_eps);
     const fc1 = L.linear(r1.out, `${b}mlp.fc1`, mat(`${b}mlp.fc1.weight`, w.visionMlp, v.dim), vec(`${b}mlp.fc1.bias`, w.visionMlp));
     const fc2 = L.linearParts(L.gelu(fc1), `${b}mlp.fc2`, mat(`${b}mlp.fc2.weight`, v.dim, w.visionMlp), vec(`${b}mlp.fc2.bias`, v.dim));
-    const nextNorm = last ? `${ve}norm` : `${ve}blocks.${i + 1}.norm1`;
+    const nextNorm = final ? `${ve}norm` : `${ve}blocks.${i + 1}.norm1`;
     const r2 = L.residualLayerNorm(fc2, r1.sum, nextNorm, vec(`${nextNorm}.weight`, v.dim), vec(`${nextNorm}.bias`, v.dim), v.ln_eps);
     h = r2.out;
     x = r2.sum;
-    if (last) cls0 = L.squeezeToken(r2.out); // final LayerNorm of token 0
+    if (clsOnly) cls0 = L.squeezeToken(r2.out); // final LayerNorm of token 0
+  }
+  if (options.states) {
+    cls0 = L.squeezeToken(L.tokens(h, 0, 1));
+    g.rename(L.toFloat32(h), 'states');
+    g.output('states', DataType.FLOAT, ['batch', grid * grid + 1, v.dim]);
   }
   const proj = L.linear(cls0, 'vision_proj', mat('vision_proj.weight', embed_dim, v.dim), vec('vision_proj.bias', embed_dim));
   g.rename(L.l2normalize(proj), 'embeddings');

@@ -18,6 +18,8 @@ export interface ModelFiles {
   imagePath: string;
   textPath: string;
   vocabText: string;
+  /** The image–text matching graphs, for model directories that have them. */
+  fusion?: { imageStates: string; textStates: string; fusion: string };
 }
 
 export async function readModelDir(dirArg: string): Promise<ModelFiles> {
@@ -40,7 +42,14 @@ export async function readModelDir(dirArg: string): Promise<ModelFiles> {
       throw new ModelDirError(`${dir}: ${p.slice(dir.length + 1)} is missing`);
     });
   }
-  return { dir, manifest: m, imagePath, textPath, vocabText: await readFile(join(dir, 'vocab.txt'), 'utf8') };
+  const graphs = m.fusion?.graphs;
+  const fusion = graphs && { imageStates: join(dir, graphs.image_states), textStates: join(dir, graphs.text_states), fusion: join(dir, graphs.fusion) };
+  for (const p of fusion ? Object.values(fusion) : []) {
+    await access(p).catch(() => {
+      throw new ModelDirError(`${dir}: ${p.slice(dir.length + 1)} is missing`);
+    });
+  }
+  return { dir, manifest: m, imagePath, textPath, vocabText: await readFile(join(dir, 'vocab.txt'), 'utf8'), ...(fusion ? { fusion } : {}) };
 }
 
 export class NoModelsError extends AppError {

@@ -1,16 +1,18 @@
 // The loaded models: for each, its manifest, tokenizer, one ONNX Runtime session per tower and one
-// micro-batcher per tower that feeds it.
+// micro-batcher per tower that feeds it; and, for models with the fusion part, the image–text
+// matching graphs (matching.ts).
 
 import { cpuFeatures, type CpuFeatures } from '../cpu-features.js';
 import { ModelNotFoundError } from '../errors.js';
-import type { Metrics } from '../metrics.js';
+import type { Metrics, Tower } from '../metrics.js';
 import type { ModelManifest } from '../model-manifest.js';
 import { MicroBatcher } from './batcher.js';
 import type { InferenceGate } from './inference-gate.js';
+import { MatchingTowers, type MatchingSessions } from './matching.js';
 import { readModelDir } from './model-dir.js';
 import { modelWarnings } from './model-warnings.js';
 import { threadsPerSession } from './ort-session.js';
-import { Session, type ProviderChoice, type WireTensor } from './sessions.js';
+import { Session, splitBatch, type ProviderChoice } from './sessions.js';
 import { WordPieceTokenizer } from './tokenizer.js';
 
 export interface PoolOptions {
@@ -31,7 +33,15 @@ export interface PoolOptions {
   metrics?: Metrics;
   /** The CPU the int8 kernels run on (default: this one's /proc/cpuinfo), for the models' warnings. */
   cpu?: CpuFeatures;
+  /** Load the matching graphs of models that have them (default true). */
+  fusion?: boolean;
+  maxBatchPairs?: number;
+  maxQueuePairs?: number;
+  /** Images whose matching states are kept per model (0 = none). */
+  stateCacheImages?: number;
 }
+
+export type Capability = 'embed' | 'rerank' | 'classify';
 
 export interface ModelInfo {
   name: string;
@@ -42,19 +52,16 @@ export interface ModelInfo {
   sessions: { image: number; text: number };
   max_length: number;
   source: ModelManifest['source'];
+  capabilities: Capability[];
+  temp?: number;
   warnings: string[];
-}
-
-/** Splits a [batch, dim] output into one Float32Array per item. */
-function rows(t: WireTensor): Float32Array[] {
-  const [n, dim] = t.dims as [number, number];
-  const data = t.data as Float32Array;
-  return Array.from({ length: n }, (_, i) => data.slice(i * dim, (i + 1) * dim));
 }
 
 export class LoadedModel {
   readonly imageBatcher: MicroBatcher<Uint8Array, Float32Array>;
   readonly textBatcher: MicroBatcher<number[], Float32Array>;
+  /** Image–text matching, when the model directory has the fusion part and it was loaded. */
+  readonly matching: MatchingTowers | undefined;
 
   constructor(
     readonly dir: string,
@@ -64,10 +71,11 @@ export class LoadedModel {
     private readonly text: Session[],
     private readonly options: PoolOptions,
     readonly warnings: string[] = [],
+    matchingSessions?: MatchingSessions,
   ) {
     const m = options.metrics;
     const name = manifest.name;
-    const hooks = (tower: 'image' | 'text') => ({
+    const hooks = (tower: Tower) => ({
       onBatch: (size: number, ms: number) => {
         m?.batchSize.observe({ model: name, tower }, size);
         m?.stageDuration.observe({ stage: 'infer', model: name }, ms / 1000);
@@ -97,6 +105,31 @@ export class LoadedModel {
       groupKey: (ids) => ids.length,
       ...hooks('text'),
     });
+    this.matching = matchingSessions
+      ? new MatchingTowers(manifest, matchingSessions, { pad: tokenizer.padId, cls: tokenizer.clsId }, {
+          maxBatchImages: options.maxBatchImages,
+          maxBatchTexts: options.maxBatchTexts,
+          maxBatchPairs: options.maxBatchPairs ?? 32,
+          maxQueueImages: options.maxQueueImages,
+          maxQueueTexts: options.maxQueueTexts,
+          maxQueuePairs: options.maxQueuePairs ?? 1024,
+          batchWaitMs: options.batchWaitMs,
+          batchFillWaitMs: options.batchFillWaitMs,
+          stateCacheImages: options.stateCacheImages ?? 0,
+          cacheEvents: {
+            onHit: () => m?.stateCache.inc({ model: name, result: 'hit' }),
+            onMiss: () => m?.stateCache.inc({ model: name, result: 'miss' }),
+            onSize: (n) => m?.stateCacheEntries.set({ model: name }, n),
+          },
+          onGate: (session, run) => this.onGate([session], run),
+          hooks,
+        })
+      : undefined;
+  }
+
+  /** What the model serves: embeddings always; zero-shot needs the temperature; re-ranking the loaded fusion graphs. */
+  get capabilities(): Capability[] {
+    return ['embed', ...(this.matching ? (['rerank'] as const) : []), ...(this.manifest.fusion?.temp !== undefined ? (['classify'] as const) : [])];
   }
 
   /**
@@ -132,6 +165,8 @@ export class LoadedModel {
       sessions: { image: this.image.length, text: this.text.length },
       max_length: this.manifest.preprocessing.text.max_length,
       source: this.manifest.source,
+      capabilities: this.capabilities,
+      ...(this.manifest.fusion?.temp !== undefined ? { temp: this.manifest.fusion.temp } : {}),
       warnings: this.warnings,
     };
   }
@@ -151,28 +186,29 @@ export class LoadedModel {
       input_ids: { type: 'int64', data: ids, dims: [batch.length, len] },
       attention_mask: { type: 'int64', data: mask, dims: [batch.length, len] },
     });
-    return rows(out.embeddings!);
+    return splitBatch(out.embeddings!);
   }
 
   /** Resized RGB images (res × res × 3 each; transferred, so detached here) → embeddings. */
   async runImages(batch: Uint8Array[], lane = 0): Promise<Float32Array[]> {
     const { size, mean, std } = this.manifest.preprocessing.image;
     const out = await this.image[lane]!.run({ pixel_values: { type: 'rgb8', images: batch, size, mean, std } });
-    return rows(out.embeddings!);
+    return splitBatch(out.embeddings!);
   }
 
   /** One inference per session, so that the first requests do not pay for lazy initialisation. */
   async warmup(): Promise<void> {
     for (let lane = 0; lane < this.text.length; lane++) await this.runTexts([[this.tokenizer.clsId]], lane);
     for (let lane = 0; lane < this.image.length; lane++) await this.runImages([new Uint8Array(3 * this.manifest.preprocessing.image.size ** 2)], lane);
+    await this.matching?.warmup();
   }
 
   async idle(): Promise<void> {
-    await Promise.all([this.imageBatcher.idle(), this.textBatcher.idle()]);
+    await Promise.all([this.imageBatcher.idle(), this.textBatcher.idle(), this.matching?.idle()]);
   }
 
   async release(): Promise<void> {
-    await Promise.all([...this.image, ...this.text].map((s) => s.release()));
+    await Promise.all([...[...this.image, ...this.text].map((s) => s.release()), this.matching?.release()]);
   }
 }
 
@@ -187,21 +223,28 @@ export class ModelPool {
         const files = await readModelDir(dir);
         if (models.has(files.manifest.name)) throw new Error(`two model directories are named ${JSON.stringify(files.manifest.name)} (${dir})`);
         const nImage = options.imageSessions ?? 1;
+        const nText = options.textSessions ?? 1;
         const open = (path: string, n: number) =>
           Array.from({ length: n }, () => Session.create(path, { provider: options.provider, intraOpThreads: threadsPerSession(options.intraOpThreads, n) }));
+        // The matching graphs run one after another for a request (states, then pairs), so they share
+        // one worker thread (a thread and a module load less each, and no oversubscribed CPU among them).
+        const f = options.fusion !== false ? files.fusion : undefined;
+        const matchingSessions = f ? Session.createShared([f.imageStates, f.textStates, f.fusion], { provider: options.provider, intraOpThreads: threadsPerSession(options.intraOpThreads, 1) }) : Promise.resolve([]);
         // All settle before anything is thrown: a session still loading on its worker when the
         // process exits after a load error can take the process down by a signal instead of exit 1.
-        const created = await Promise.allSettled([...open(files.imagePath, nImage), ...open(files.textPath, options.textSessions ?? 1)]);
+        const created = await Promise.allSettled([...open(files.imagePath, nImage), ...open(files.textPath, nText), matchingSessions]);
         const failed = created.find((c) => c.status === 'rejected');
         if (failed) {
-          await Promise.all(created.map((c) => (c.status === 'fulfilled' ? c.value.release() : undefined)));
+          await Promise.all(created.flatMap((c) => (c.status === 'fulfilled' ? [c.value].flat().map((s) => s.release()) : [])));
           throw failed.reason;
         }
-        const sessions = created.map((c) => (c as PromiseFulfilledResult<Session>).value);
-        const image = sessions.slice(0, nImage);
-        const text = sessions.slice(nImage);
+        const sessions = created.map((c) => (c as PromiseFulfilledResult<Session | Session[]>).value);
+        const image = sessions.slice(0, nImage) as Session[];
+        const text = sessions.slice(nImage, nImage + nText) as Session[];
+        const [imageStates, textStates, fusion] = sessions[nImage + nText] as Session[];
+        const matching = fusion ? { imageStates: imageStates!, textStates: textStates!, fusion } : undefined;
         const warnings = modelWarnings(files.manifest, files.dir, cpu);
-        models.set(files.manifest.name, new LoadedModel(files.dir, files.manifest, new WordPieceTokenizer(files.vocabText), image, text, options, warnings));
+        models.set(files.manifest.name, new LoadedModel(files.dir, files.manifest, new WordPieceTokenizer(files.vocabText), image, text, options, warnings, matching));
       }
     } catch (e) {
       await Promise.all([...models.values()].map((m) => m.release().catch(() => undefined)));

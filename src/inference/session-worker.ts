@@ -26,11 +26,11 @@ export interface WireImages {
 }
 
 export type WireFeed = WireTensor | WireImages;
-export type WorkerRequest = { id: number; feeds: Record<string, WireFeed> } | { id: number; release: true };
-export type WorkerReply = { id: number; outputs: Record<string, WireTensor> } | { id: number; error: string } | { ready: true; provider: string } | { loadError: string };
+export type WorkerRequest = { id: number; graph: number; feeds: Record<string, WireFeed> } | { id: number; release: true };
+export type WorkerReply = { id: number; outputs: Record<string, WireTensor> } | { id: number; error: string } | { ready: true; providers: string[] } | { loadError: string };
 
 const port = parentPort!;
-const { path, options } = workerData as { path: string; options: SessionOptions };
+const { paths, options } = workerData as { paths: string[]; options: SessionOptions };
 
 let pixelBuffer = new Float32Array(0);
 let pixelBufferBusy = false;
@@ -50,11 +50,18 @@ function imageTensor(feed: WireImages): { tensor: ort.Tensor; done: () => void }
 }
 
 try {
-  const { session, provider } = await createOrtSession(path, options);
-  port.postMessage({ ready: true, provider } satisfies WorkerReply);
+  const sessions: Awaited<ReturnType<typeof createOrtSession>>[] = [];
+  for (const path of paths) {
+    try {
+      sessions.push(await createOrtSession(path, options));
+    } catch (e) {
+      throw new Error(`cannot load ${path}: ${(e as Error).message}`);
+    }
+  }
+  port.postMessage({ ready: true, providers: sessions.map((s) => s.provider) } satisfies WorkerReply);
   port.on('message', async (msg: WorkerRequest) => {
     if ('release' in msg) {
-      await session.release();
+      for (const { session } of sessions) await session.release();
       port.postMessage({ id: msg.id, outputs: {} } satisfies WorkerReply);
       return;
     }
@@ -68,7 +75,7 @@ try {
           release.push(done);
         } else feeds[name] = new ort.Tensor(t.type, t.data, t.dims);
       }
-      const result = await session.run(feeds);
+      const result = await sessions[msg.graph]!.session.run(feeds);
       const outputs: Record<string, WireTensor> = {};
       const transfer: ArrayBuffer[] = [];
       for (const [name, t] of Object.entries(result)) {

@@ -1,5 +1,6 @@
-// A handle on an ONNX Runtime session that runs on its own worker thread (see session-worker.ts):
-// run() transfers the input buffers there and the outputs back, without copies.
+// A handle on an ONNX Runtime session that runs on a worker thread (see session-worker.ts), its own
+// or shared with sessions of graphs that run in turn: run() transfers the input buffers there and the
+// outputs back, without copies.
 
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,16 +21,19 @@ export class SessionLoadError extends AppError {
   }
 }
 
-export class Session {
+/** A worker thread owning one or more ONNX Runtime sessions; their runs take turns on it. */
+class SessionWorker {
   private nextId = 0;
   private readonly pending = new Map<number, { resolve: (o: Record<string, WireTensor>) => void; reject: (e: Error) => void }>();
   private failure: Error | undefined;
+  private open: number;
 
-  private constructor(
+  constructor(
     private readonly worker: Worker,
-    readonly provider: 'cpu' | 'cuda',
-    readonly path: string,
+    label: string,
+    sessions: number,
   ) {
+    this.open = sessions;
     worker.on('message', (msg: WorkerReply) => {
       if (!('id' in msg)) return;
       const p = this.pending.get(msg.id);
@@ -44,11 +48,43 @@ export class Session {
       this.pending.clear();
     };
     worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`the inference worker for ${path} exited (code ${code})`)));
+    worker.on('exit', (code) => fail(new Error(`the inference worker for ${label} exited (code ${code})`)));
   }
 
+  run(graph: number, feeds: Record<string, WireFeed>): Promise<Record<string, WireTensor>> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      const transfer = [...new Set(Object.values(feeds).flatMap((t) => (t.type === 'rgb8' ? t.images : [t.data]).map((a) => a.buffer as ArrayBuffer)))];
+      this.worker.postMessage({ id, graph, feeds } satisfies WorkerRequest, transfer);
+    });
+  }
+
+  /** The worker ends with its last session. */
+  async release(): Promise<void> {
+    if (--this.open <= 0) await this.worker.terminate();
+  }
+}
+
+export class Session {
+  private constructor(
+    private readonly host: SessionWorker,
+    private readonly graph: number,
+    readonly provider: 'cpu' | 'cuda',
+    readonly path: string,
+  ) {}
+
   static async create(path: string, options: SessionOptions): Promise<Session> {
-    const worker = new Worker(WORKER, { workerData: { path, options } });
+    return (await Session.createShared([path], options))[0]!;
+  }
+
+  /**
+   * Sessions for several graphs on one worker thread: for graphs that run one after another anyway
+   * (the matching pipeline), one thread instead of one each.
+   */
+  static async createShared(paths: string[], options: SessionOptions): Promise<Session[]> {
+    const worker = new Worker(WORKER, { workerData: { paths, options } });
     const first = await new Promise<WorkerReply>((resolve, reject) => {
       worker.once('message', resolve);
       worker.once('error', reject);
@@ -56,23 +92,27 @@ export class Session {
     }).catch((e: Error) => ({ loadError: e.message }) as WorkerReply);
     if ('loadError' in first) {
       await worker.terminate();
-      throw new SessionLoadError(`cannot load ${path}: ${first.loadError}`);
+      throw new SessionLoadError(first.loadError);
     }
-    return new Session(worker, (first as { provider: 'cpu' | 'cuda' }).provider, path);
+    const host = new SessionWorker(worker, paths.join(', '), paths.length);
+    const { providers } = first as { providers: ('cpu' | 'cuda')[] };
+    return paths.map((path, i) => new Session(host, i, providers[i]!, path));
   }
 
   /** Runs the model; the feeds' buffers are transferred (detached here). */
   run(feeds: Record<string, WireFeed>): Promise<Record<string, WireTensor>> {
-    if (this.failure) return Promise.reject(this.failure);
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      const transfer = [...new Set(Object.values(feeds).flatMap((t) => (t.type === 'rgb8' ? t.images : [t.data]).map((a) => a.buffer as ArrayBuffer)))];
-      this.worker.postMessage({ id, feeds } satisfies WorkerRequest, transfer);
-    });
+    return this.host.run(this.graph, feeds);
   }
 
   async release(): Promise<void> {
-    await this.worker.terminate();
+    await this.host.release();
   }
+}
+
+/** Splits a [batch, ...] output into one Float32Array per item. */
+export function splitBatch(t: WireTensor): Float32Array[] {
+  const n = t.dims[0]!;
+  const data = t.data as Float32Array;
+  const per = n > 0 ? data.length / n : 0;
+  return Array.from({ length: n }, (_, i) => data.slice(i * per, (i + 1) * per));
 }

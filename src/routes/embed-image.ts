@@ -4,10 +4,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import type { ImageInput } from '../embedder.js';
-import { AppError, BadRequestError, PayloadTooLargeError } from '../errors.js';
+import { BadRequestError } from '../errors.js';
 import { EmbedResponse, EncodingFormat, errors, ImageJsonRequest, ImageMultipartRequest, type ImageJsonRequestT } from '../schemas.js';
-import { decodeInlineImage } from '../sources/data-uri.js';
-import { clientGone, encodeVectors, exactlyOne, type EncodingFormat as Format } from './shared.js';
+import { jsonImages, lastField, readImageParts } from './image-inputs.js';
+import { clientGone, encodeVectors, type EncodingFormat as Format } from './shared.js';
 
 interface ParsedImages {
   inputs: ImageInput[];
@@ -16,42 +16,14 @@ interface ParsedImages {
 }
 
 async function readMultipart(req: FastifyRequest, maxItems: number): Promise<ParsedImages> {
-  const inputs: ImageInput[] = [];
-  const fields: Record<string, string> = {};
-  try {
-    for await (const part of req.parts()) {
-      if (part.type === 'file') {
-        if (inputs.length >= maxItems) throw new PayloadTooLargeError(`more than ${maxItems} images in one request`, inputs.length, 'too_many_items');
-        try {
-          // toBuffer() streams with the configured fileSize cap and throws past it.
-          inputs.push({ bytes: await part.toBuffer() });
-        } catch (e) {
-          if ((e as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') throw new PayloadTooLargeError(`item ${inputs.length}: image over the size limit`, inputs.length, 'image_too_large');
-          throw e;
-        }
-      } else {
-        fields[part.fieldname] = String(part.value);
-      }
-    }
-  } catch (e) {
-    if (e instanceof AppError || String((e as { code?: string }).code).startsWith('FST_')) throw e;
-    // busboy's parse errors (truncated body, bad boundary) carry no status: they are the client's.
-    throw new BadRequestError(`malformed multipart body: ${(e as Error).message}`, undefined, 'invalid_multipart');
-  }
-  const format = fields.encoding_format;
+  const parts = await readImageParts(req, maxItems);
+  const format = lastField(parts, 'encoding_format');
   if (format !== undefined && format !== 'float' && format !== 'base64') throw new BadRequestError('encoding_format must be "float" or "base64"');
-  return { inputs, model: fields.model, format: format as Format | undefined };
+  return { inputs: parts.inputs, model: lastField(parts, 'model'), format: format as Format | undefined };
 }
 
 function readJson(body: ImageJsonRequestT, maxBytes: number): ParsedImages {
-  const which = exactlyOne(body, ['url', 'urls', 'image', 'images']);
-  const inputs: ImageInput[] =
-    which === 'url'
-      ? [{ url: body.url! }]
-      : which === 'urls'
-        ? body.urls!.map((url) => ({ url }))
-        : (which === 'image' ? [body.image!] : body.images!).map((v, i) => ({ bytes: decodeInlineImage(v, i, maxBytes) }));
-  return { inputs, model: body.model, format: body.encoding_format };
+  return { inputs: jsonImages(body, maxBytes), model: body.model, format: body.encoding_format };
 }
 
 export const embedImageRoutes: FastifyPluginAsyncTypebox = async (app) => {

@@ -57,3 +57,20 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 export const TOL = { textCos: 0.99999, textMaxAbs: 1e-4, imageCos: 0.9999, pixelMean: 0.002 };
+
+/** itm_golden.json: ITM logits/probabilities, ITC and zero-shot of the official modules (reference README). */
+export interface ItmGolden {
+  temp: number;
+  temp_clamped: number;
+  texts: string[];
+  ids: number[][];
+  /** Golden image files, then tensor_input.f32 (no decoding) last. */
+  images: string[];
+  pairs: { itc: number; itm_logits: [number, number]; itm_prob: number }[][];
+  zero_shot: number[][];
+}
+
+export const itmGolden: ItmGolden = JSON.parse(readFileSync(join(TINY_DIR, 'itm_golden.json'), 'utf8'));
+
+/** fp32 tolerances of the reference README for itm_golden.json. */
+export const ITM_TOL = { logitsTensor: 1e-4, logitsFile: 1e-3, prob: 1e-4, itc: 1e-4, zeroShot: 1e-4 };

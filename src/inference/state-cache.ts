@@ -1,0 +1,59 @@
+// A bounded least-recently-used cache of per-image matching states (every image token after the ViT's
+// final LayerNorm, and the image embedding), keyed by the SHA-256 of the encoded image bytes: repeated
+// re-ranks of the same gallery skip decoding and the image tower. Concurrent requests for one image
+// share a single computation. Capacity 0 turns it off.
+
+export interface CacheEvents {
+  onHit?: () => void;
+  onMiss?: () => void;
+  onSize?: (entries: number) => void;
+}
+
+export class StateCache<V> {
+  private readonly entries = new Map<string, V>();
+  private readonly pending = new Map<string, Promise<V>>();
+
+  constructor(
+    readonly capacity: number,
+    private readonly events: CacheEvents = {},
+  ) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The cached value, or `compute()`'s (shared with concurrent callers of the same key, kept on success). */
+  get(key: string, compute: () => Promise<V>): Promise<V> {
+    if (this.capacity <= 0) return compute();
+    const hit = this.entries.get(key);
+    if (hit !== undefined) {
+      this.entries.delete(key); // re-inserted: most recently used last
+      this.entries.set(key, hit);
+      this.events.onHit?.();
+      return Promise.resolve(hit);
+    }
+    const inFlight = this.pending.get(key);
+    if (inFlight) {
+      this.events.onHit?.();
+      // Another request's computation can fail for its own reasons (its client left, its deadline):
+      // then this one computes for itself.
+      return inFlight.catch(() => this.get(key, compute));
+    }
+    this.events.onMiss?.();
+    const p = compute().then(
+      (v) => {
+        this.pending.delete(key);
+        this.entries.set(key, v);
+        while (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value!);
+        this.events.onSize?.(this.entries.size);
+        return v;
+      },
+      (e: unknown) => {
+        this.pending.delete(key);
+        throw e;
+      },
+    );
+    this.pending.set(key, p);
+    return p;
+  }
+}
