@@ -1,6 +1,6 @@
 // Image preprocessing as ALBEF's retrieval transform does it, from encoded bytes to resized pixels:
 // decode as PIL's Image.open → exif_transpose → convert('RGB') (sharp for most formats, with CMYK
-// inks converted by PIL's formula in cmyk.ts; BMP by bmp.ts) → 16-bit to 8-bit (v >> 8) → grey to
+// inks converted by PIL's formula in cmyk.ts and GIF transparency repainted by gif.ts; BMP by bmp.ts) → 16-bit to 8-bit (v >> 8) → grey to
 // RGB → alpha dropped, not composited → PIL-exact bicubic resize to size×size, as 8-bit RGB. The
 // float step (/255, mean/std, CHW) is pixel-normalize.ts, run where the batch tensor is built. Pure
 // functions over buffers: the worker pool runs them off the event loop.
@@ -8,6 +8,7 @@
 import sharp, { type OutputInfo } from 'sharp';
 import { decodeBmp, isDib } from './bmp.js';
 import { cmykToRgb } from './cmyk.js';
+import { readGifFirstFrame, repaintGifFirstFrame } from './gif.js';
 import { resizeBicubicRGB } from './pil-resize.js';
 
 export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'gif' | 'tiff' | 'heif' | 'bmp';
@@ -84,6 +85,12 @@ async function decodeWithSharp(bytes: Uint8Array, format: ImageFormat, maxPixels
     return { ok: false, status: 422, message: `cannot decode the ${format} image: ${(e as Error).message}` };
   }
   const { width, height, channels } = decoded.info;
+  if (format === 'gif') {
+    const frame = readGifFirstFrame(bytes);
+    if (!frame || !repaintGifFirstFrame(frame, decoded.data, width, height, channels)) {
+      return { ok: false, status: 422, message: 'cannot decode the gif image: its first frame does not lie on its screen as PIL places it' };
+    }
+  }
   const rgb = cmyk ? cmykToRgb(decoded.data, width, height, channels, sixteenBit) : toRgb8(decoded.data, width, height, channels, sixteenBit);
   return { ok: true, rgb, width, height };
 }
