@@ -47,7 +47,13 @@ export async function decodeImage(bytes: Uint8Array, maxPixels: number): Promise
   const format = sniffImageFormat(bytes);
   if (!format) return { ok: false, status: 415, message: 'unsupported image type (accepted: JPEG, PNG, WebP, GIF, TIFF, BMP, AVIF/HEIF)' };
   if (format === 'heif' && !sharp.format.heif?.input?.buffer) return { ok: false, status: 415, message: 'this build cannot decode AVIF/HEIF' };
-  const decoded = format === 'bmp' ? decodeBmp(bytes, maxPixels, bytes[0] === 0x42) : await decodeWithSharp(bytes, format, maxPixels);
+  let decoded: DecodeResult;
+  try {
+    decoded = format === 'bmp' ? decodeBmp(bytes, maxPixels, bytes[0] === 0x42) : await decodeWithSharp(bytes, format, maxPixels);
+  } catch (e) {
+    // the hand-written decoders are bounded and fuzzed; this only keeps a missed case a 422
+    return { ok: false, status: 422, message: `cannot decode the ${format} image: ${(e as Error).message}` };
+  }
   return decoded.ok ? { ...decoded, format } : decoded;
 }
 
