@@ -9,8 +9,9 @@
 // file's depth; indices past the palette are black; 16-bit BI_RGB is 5-5-5 (top bit ignored); 32-bit
 // BI_RGB ignores the 4th byte; RLE4 absolute runs of odd length drop their last pixel; RLE runs go
 // on into the next row; an RLE image that ends before its last row is an error.
-// (Pillow 9.4 differs only in: no 52/56-byte headers, no BGXR/BGAR bit fields, indices past the
-// palette grey instead of black, 12-byte headers' palettes skipped as 4 bytes per colour.)
+// (Pillow 9.4 differs in: no 52/56-byte headers, no BGXR/BGAR bit fields, indices past the palette
+// grey instead of black, an OS/2 palette skipped as 4 bytes per colour when the pixel offset points
+// at it, RLE deltas that read two bytes too many.)
 // Every read is bounded by the input, and width × height is checked before anything is allocated.
 
 import type { DecodeResult } from './image.js';
