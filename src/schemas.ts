@@ -47,7 +47,7 @@ export const TextRequest = Type.Object(
 );
 export type TextRequestT = Static<typeof TextRequest>;
 
-const ImageValue = Type.String({ description: 'base64 image bytes or a data: URI (JPEG, PNG, WebP, GIF, TIFF, AVIF/HEIF)' });
+const ImageValue = Type.String({ description: 'base64 image bytes or a data: URI (JPEG, PNG, WebP, GIF, TIFF, BMP, AVIF/HEIF)' });
 
 export const ImageJsonRequest = Type.Object(
   {

@@ -12,7 +12,7 @@ import { isDirectory } from '../fs-utils.js';
 import type { LoadedModel } from '../inference/model-pool.js';
 import { log } from './args.js';
 
-const IMAGE_EXT = /\.(jpe?g|png|webp|gif|tiff?|avif|heic|heif)$/i;
+const IMAGE_EXT = /\.(jpe?g|png|webp|gif|tiff?|bmp|dib|avif|heic|heif)$/i;
 
 async function walk(dir: string): Promise<string[]> {
   const out: string[] = [];

@@ -11,7 +11,10 @@ import { crc32, deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import t from 'tap';
 import { mulberry32 } from '../../src/convert/synth.js';
-import { cosine, golden, IMAGES_DIR, TOL } from '../helpers/golden.js';
+import { decodeBmp } from '../../src/inference/bmp.js';
+import { readGifFirstFrame } from '../../src/inference/gif.js';
+import { decodeImage } from '../../src/inference/image.js';
+import { cosine, DECODE_DIR, golden, IMAGES_DIR, TOL } from '../helpers/golden.js';
 import { cleanupTinyModel, startServer } from '../helpers/server.js';
 
 // Seeded: the same inputs every run.
@@ -122,6 +125,23 @@ function bombPng(width: number, height: number): Buffer {
   return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.alloc(1 << 16))), chunk('IEND', Buffer.alloc(0))]);
 }
 
+/** A BMP file: 14-byte file header, a 40-byte info header (fields overridable), then `rest`. */
+function bmpFile(fields: { width?: number; height?: number; bits?: number; compression?: number; colors?: number; offset?: number; headerSize?: number }, rest: Buffer): Buffer {
+  const b = Buffer.alloc(54);
+  b.write('BM', 0, 'latin1');
+  b.writeUInt32LE(54 + rest.length, 2);
+  b.writeUInt32LE(fields.offset ?? 54, 10);
+  b.writeUInt32LE(fields.headerSize ?? 40, 14);
+  b.writeInt32LE(fields.width ?? 4, 18);
+  b.writeInt32LE(fields.height ?? 4, 22);
+  b.writeUInt16LE(1, 26);
+  b.writeUInt16LE(fields.bits ?? 24, 28);
+  b.writeUInt32LE(fields.compression ?? 0, 30);
+  b.writeUInt32LE(fields.colors ?? 0, 46);
+  return Buffer.concat([b, rest]);
+}
+const greyPalette = Buffer.concat(Array.from({ length: 256 }, (_, i) => Buffer.from([i, 255 - i, i, 0])));
+
 const rssBefore = process.memoryUsage().rss;
 const photo = await readFile(join(IMAGES_DIR, 'photo.jpg'));
 const small = await sharp(photo).resize(64, 48).toBuffer();
@@ -132,6 +152,12 @@ const corpus: [string, Buffer][] = [
   ['gif', await sharp(small).gif().toBuffer()],
   ['tiff', await sharp(small).tiff().toBuffer()],
 ];
+// Hand-decoded or hand-converted kinds (bmp.ts, cmyk.ts, gif.ts), from the PIL decode fixtures.
+const decodeCase = (f: string) => readFile(join(DECODE_DIR, 'cases', f));
+const decodeCorpus: [string, Buffer][] = [];
+for (const f of ['bmp1_colour.bmp', 'bmp4.bmp', 'bmp8.bmp', 'bmp4_rle.bmp', 'bmp8_rle.bmp', 'bmp16_565.bmp', 'bmp24_topdown.bmp', 'bmp32_bgra.bmp', 'bmp4_os2.bmp', 'dib24.dib', 'cmyk_adobe.jpg', 'ycck.jpg', 'cmyk.tif', 'gif_frame_offset_transparent.gif']) {
+  decodeCorpus.push([f, await decodeCase(f)]);
+}
 
 t.test('valid unusual images are embedded', async (t) => {
   const unusual: [string, Buffer][] = [
@@ -142,6 +168,11 @@ t.test('valid unusual images are embedded', async (t) => {
     ['grey + alpha PNG', await sharp(small).greyscale().ensureAlpha(0.5).png().toBuffer()],
     ['animated GIF', await sharp([small, await sharp(small).negate().toBuffer()], { join: { animated: true } }).gif().toBuffer()],
     ['1×1 PNG', await sharp({ create: { width: 1, height: 1, channels: 3, background: '#ff0000' } }).png().toBuffer()],
+    ...decodeCorpus,
+    ['CMYK JPEG without Adobe marker', await decodeCase('cmyk_no_adobe.jpg')],
+    ['RLE8 running past its rows', await decodeCase('bmp8_rle_overrun.bmp')],
+    // PIL decodes this too: deltas fill the image with index 0
+    ['RLE8 of deltas far past the image', bmpFile({ bits: 8, compression: 1, offset: 54 + 1024, width: 300, height: 300 }, Buffer.concat([greyPalette, Buffer.from(Array(64).fill([0, 2, 255, 255]).flat())]))],
   ];
   for (const [i, [label, bytes]] of unusual.entries()) await sendImage(bytes, i, label, true);
   t.pass(`${unusual.length} unusual images embedded through every input form`);
@@ -152,7 +183,28 @@ t.test('mutated images: 200 or a 4xx, never a 5xx or a hang', async (t) => {
   for (const [format, bytes] of corpus) {
     for (let k = 0; k < 48; k++, i++) await sendImage(mutate(bytes, k), i, `${format} mutation ${k}`);
   }
+  for (const [file, bytes] of decodeCorpus) {
+    for (let k = 0; k < 24; k++, i++) await sendImage(mutate(bytes, k), i, `${file} mutation ${k}`);
+  }
   t.pass(`${i} mutated images`);
+});
+
+t.test('in process: 3000 mutated BMP, DIB and GIF files decode or fail with 413/415/422, never throw', async (t) => {
+  const seen = new Map<string, number>();
+  const parsed = decodeCorpus.filter(([f]) => /\.(bmp|dib|gif)$/.test(f));
+  for (let k = 0; k < 3000; k++) {
+    const [file, bytes] = parsed[k % parsed.length]!;
+    const m = k % 5 === 4 ? Buffer.from(bytes) : mutate(bytes, k);
+    if (k % 5 === 4) m.writeUInt32LE([0xffffffff, 0x80000000, int(65536), 0, 1, 0xff000000 + int(1 << 24)][int(6)]!, int(Math.min(m.length - 4, 60)));
+    // the hand-written parsers called directly, so that a throw fails the test (decodeImage would make it a 422)
+    if (file.endsWith('.gif')) readGifFirstFrame(m);
+    const r = file.endsWith('.gif') ? await decodeImage(m, 20_000_000) : decodeBmp(m, 20_000_000, file.endsWith('.bmp'));
+    const key = r.ok ? '200' : String(r.status);
+    if (!r.ok && !(r.status === 413 || r.status === 415 || r.status === 422)) throw new Error(`${file} mutation ${k}: ${JSON.stringify(r)}`);
+    seen.set(key, (seen.get(key) ?? 0) + 1);
+  }
+  t.comment(JSON.stringify(Object.fromEntries(seen)));
+  t.ok((seen.get('200') ?? 0) > 0 && (seen.get('422') ?? 0) > 0, 'both decodes and refusals among the mutants');
 });
 
 t.test('hand-made bad images get 4xx', async (t) => {
@@ -167,6 +219,30 @@ t.test('hand-made bad images get 4xx', async (t) => {
     ['SVG', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="99999" height="99999"/>')],
     ['PDF', Buffer.from('%PDF-1.4\n%âãÏÓ\n')],
     ['HTML', Buffer.from('<html><body>not an image</body></html>')],
+    // BMP headers that lie
+    ['BMP 2147483647×2147483647', bmpFile({ width: 0x7fffffff, height: 0x7fffffff }, Buffer.alloc(16))],
+    ['BMP 1×100000000', bmpFile({ width: 1, height: 100_000_000 }, Buffer.alloc(16))],
+    ['BMP top-down 2×16777216', bmpFile({ width: 2, height: -16_777_216 }, Buffer.alloc(16))],
+    ['BMP 4000×4000, 16 bytes of pixels', bmpFile({ width: 4000, height: 4000 }, Buffer.alloc(16))],
+    ['BMP zero width', bmpFile({ width: 0 }, Buffer.alloc(64))],
+    ['BMP pixel offset past the end', bmpFile({ offset: 0xffffffff }, Buffer.alloc(64))],
+    ['BMP pixel offset inside the header', bmpFile({ offset: 20 }, Buffer.alloc(8))],
+    ['BMP 8-bit, 4294967295 colours', bmpFile({ bits: 8, colors: 0xffffffff }, Buffer.alloc(64))],
+    ['BMP 8-bit, 70000 colours', bmpFile({ bits: 8, colors: 70000 }, Buffer.alloc(64))],
+    ['BMP 8-bit, 300-colour palette', bmpFile({ bits: 8, colors: 300, offset: 54 + 1200 }, Buffer.alloc(1200 + 16))],
+    ['BMP 8-bit, palette cut short', bmpFile({ bits: 8, colors: 256 }, greyPalette.subarray(0, 100))],
+    ['BMP header size 0', bmpFile({ headerSize: 0 }, Buffer.alloc(64))],
+    ['BMP header size 4294967295', bmpFile({ headerSize: 0xffffffff }, Buffer.alloc(64))],
+    ['BMP 0 bits', bmpFile({ bits: 0 }, Buffer.alloc(64))],
+    ['BMP 64 bits', bmpFile({ bits: 64 }, Buffer.alloc(256))],
+    ['BMP compression 99', bmpFile({ compression: 99 }, Buffer.alloc(64))],
+    ['BMP bit fields, masks cut off', bmpFile({ bits: 32, compression: 3 }, Buffer.alloc(4))],
+    ['BMP RLE8, absolute run cut off', bmpFile({ bits: 8, compression: 1, offset: 54 + 1024 }, Buffer.concat([greyPalette, Buffer.from([0, 255, 1, 2, 3])]))],
+    ['BMP RLE8, runs of 255 past every row', bmpFile({ bits: 8, compression: 1, offset: 54 + 1024 }, Buffer.concat([greyPalette, Buffer.from(Array(64).fill([255, 7]).flat())]))],
+    ['BMP RLE4, end of bitmap first', bmpFile({ bits: 4, compression: 2, offset: 54 + 64 }, Buffer.concat([greyPalette.subarray(0, 64), Buffer.from([0, 1])]))],
+    ['BMP RLE in a 24-bit image', bmpFile({ bits: 24, compression: 1 }, Buffer.from([4, 1, 0, 0, 0, 1]))],
+    ['BM and 12 bytes', Buffer.from('BM\0\0\0\0\0\0\0\0\0\0\0\0')],
+    ['DIB header, nothing else', Buffer.from([40, 0, 0, 0, 4, 0, 0, 0])],
   ];
   for (let i = 0; i < bad.length * 5; i++) {
     const [label, bytes] = bad[i % bad.length]!;

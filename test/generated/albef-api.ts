@@ -364,7 +364,7 @@ export interface paths {
                         /** @description http(s) URL of one image */
                         url?: string;
                         urls?: string[];
-                        /** @description base64 image bytes or a data: URI (JPEG, PNG, WebP, GIF, TIFF, AVIF/HEIF) */
+                        /** @description base64 image bytes or a data: URI (JPEG, PNG, WebP, GIF, TIFF, BMP, AVIF/HEIF) */
                         image?: string;
                         images?: string[];
                         /** @description model name (GET /models); the first loaded model when omitted */

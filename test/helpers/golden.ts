@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
 export const TINY_DIR = join(FIXTURES, 'albef-tiny-a');
 export const IMAGES_DIR = join(FIXTURES, 'images');
+export const DECODE_DIR = join(FIXTURES, 'decode');
 export const TINY_CHECKPOINT = join(TINY_DIR, 'checkpoint.pth');
 export const TINY_FINETUNED = join(TINY_DIR, 'checkpoint-finetuned.pth');
 export const TINY_ARCH = join(TINY_DIR, 'arch.json');
