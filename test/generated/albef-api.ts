@@ -161,6 +161,10 @@ export interface paths {
                                     text: number;
                                 };
                                 max_length: number;
+                                /** @description embed: /embed/*, /v1/embeddings; rerank: /v1/rerank and /classify with itm (the fusion part is loaded); classify: /classify */
+                                capabilities: ("embed" | "rerank" | "classify")[];
+                                /** @description ALBEF's learned temperature (zero-shot scores use it clamped to [0.001, 0.5]) */
+                                temp?: number;
                                 /** @description what the operator should know about this model here, e.g. int8 weights this CPU cannot multiply exactly (with the command that reconverts them) */
                                 warnings: string[];
                             }[];
@@ -565,6 +569,378 @@ export interface paths {
                                 prompt_tokens: number;
                                 total_tokens: number;
                             };
+                        };
+                    };
+                };
+                /** @description every error has this shape */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description every error has this shape */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description every error has this shape */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description every error has this shape */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description every error has this shape */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description every error has this shape */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description every error has this shape */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description every error has this shape */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description every error has this shape */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description every error has this shape */
+                504: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/rerank": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Re-rank documents against a query with the image–text matching head
+         * @description A text query against image documents, or an image query against text documents (the Cohere/Jina rerank shape, with `{"image"}` items). Each pair goes through ALBEF's fusion layers and ITM head, as ALBEF's own retrieval evaluation re-ranks its embedding top-k: embed the collection, search a vector database, then re-rank the top-k here.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            /** @description every (query, document) pair must be one text and one image */
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description model name (GET /models); the first loaded model when omitted */
+                        model?: string;
+                        query: string | {
+                            text: string;
+                        } | {
+                            /** @description http(s) URL, data: URI or base64 image bytes */
+                            image: string;
+                        };
+                        /** @description texts for an image query, images for a text query */
+                        documents: (string | {
+                            text: string;
+                        } | {
+                            /** @description http(s) URL, data: URI or base64 image bytes */
+                            image: string;
+                        })[];
+                        /** @description keep the n best results */
+                        top_n?: number;
+                        /**
+                         * @description add each document, as given, to its result
+                         * @default false
+                         */
+                        return_documents?: boolean;
+                        /**
+                         * @description ALBEF's pre_caption clean-up of the texts
+                         * @default true
+                         */
+                        caption_cleanup?: boolean;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description the request id */
+                            id: string;
+                            model: string;
+                            /** @description by relevance_score, best first (ties by index) */
+                            results: {
+                                /** @description position of the document in the request */
+                                index: number;
+                                /** @description match probability from ALBEF's ITM head: softmax(itm_logits)[1] */
+                                relevance_score: number;
+                                /** @description ITM head logits (no-match, match) */
+                                itm_logits: number[];
+                                /** @description cosine of the query and document embeddings (the first-stage score) */
+                                itc: number;
+                                document?: string | {
+                                    text: string;
+                                } | {
+                                    /** @description http(s) URL, data: URI or base64 image bytes */
+                                    image: string;
+                                };
+                            }[];
+                            usage: {
+                                texts: number;
+                                images: number;
+                            };
+                        };
+                    };
+                };
+                /** @description every error has this shape */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description every error has this shape */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description every error has this shape */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description every error has this shape */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description every error has this shape */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description every error has this shape */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description every error has this shape */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description every error has this shape */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description every error has this shape */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description every error has this shape */
+                504: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/classify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Zero-shot classification of images against labels
+         * @description For each image, every label scored as softmax over the labels of cos(image, text(template(label))) / temp, ALBEF’s learned temperature clamped to [0.001, 0.5]; with `itm: true` also each pair’s match probability from the ITM head. JSON with `url`/`urls`/`image`/`images` and `labels`, or multipart/form-data with image file parts and repeated `labels` fields.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description http(s) URL of one image */
+                        url?: string;
+                        urls?: string[];
+                        /** @description base64 image bytes or a data: URI (JPEG, PNG, WebP, GIF, TIFF, BMP, AVIF/HEIF) */
+                        image?: string;
+                        images?: string[];
+                        /** @description candidate labels */
+                        labels: string[];
+                        /**
+                         * @description text for each label, `{}` replaced by the label (e.g. "a photo of a {}")
+                         * @default {}
+                         */
+                        template?: string;
+                        /**
+                         * @description ALBEF's pre_caption clean-up of the label texts
+                         * @default true
+                         */
+                        caption_cleanup?: boolean;
+                        /**
+                         * @description add each label’s ITM match probability (runs the fusion layers)
+                         * @default false
+                         */
+                        itm?: boolean;
+                        /** @description keep the k best labels per image */
+                        top_k?: number;
+                        /** @description model name (GET /models); the first loaded model when omitted */
+                        model?: string;
+                    };
+                    "multipart/form-data": {
+                        /** @description image files, one per part, in order (any part name) */
+                        file?: string[];
+                        /** @description repeated `labels` fields, at least two */
+                        labels?: string[];
+                        template?: string;
+                        /** @enum {string} */
+                        caption_cleanup?: "true" | "false";
+                        /** @enum {string} */
+                        itm?: "true" | "false";
+                        top_k?: string;
+                        /** @description model name (GET /models); the first loaded model when omitted */
+                        model?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            model: string;
+                            /** @description per image, in input order: its labels by score, best first */
+                            results: {
+                                label: string;
+                                /** @description softmax over the labels of cos(image, text) / temp (temp clamped to [0.001, 0.5], as ALBEF does) */
+                                score: number;
+                                /** @description ITM match probability (with `itm: true`) */
+                                itm_prob?: number;
+                            }[][];
                         };
                     };
                 };
