@@ -13,6 +13,8 @@ Commands:
   fetch     download an official model, convert it
   synth     random-weight model of the official shape, for benchmarks
   embed     one-off embeddings as JSON, or a folder / text file to JSON lines
+  rerank    one-off image–text matching scores of documents against a query, as JSON
+  classify  one-off zero-shot classification of images against labels, as JSON
   healthcheck  exit 0 when the local service is ready (container HEALTHCHECK)
 `;
 
@@ -27,6 +29,10 @@ async function main(argv: string[]): Promise<void> {
       return (await import('./server.js')).serveCommand(rest);
     case 'embed':
       return (await import('./cli/embed-command.js')).embedCommand(rest);
+    case 'rerank':
+      return (await import('./cli/match-command.js')).rerankCommand(rest);
+    case 'classify':
+      return (await import('./cli/match-command.js')).classifyCommand(rest);
     case 'fetch':
       return (await import('./cli/fetch-command.js')).fetchCommand(rest);
     case 'healthcheck':

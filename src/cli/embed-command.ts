@@ -1,14 +1,12 @@
 // `albef-embed embed --model DIR (--text T ... | --image FILE ...)`: one-off embeddings as JSON on
 // stdout, through the same pipeline as the service (no HTTP involved).
 
-import { readFile } from 'node:fs/promises';
 import { relative, sep } from 'node:path';
 import { resolveConfig, type Config } from '../config.js';
 import type { Embedder } from '../embedder.js';
-import { Metrics } from '../metrics.js';
-import { Service } from '../service.js';
 import { intOption, log, parse, UsageError } from './args.js';
 import { embedToJsonLines, listImages, readTextLines } from './batch-embed.js';
+import { imageArg, withService } from './local-service.js';
 
 const USAGE = `
 Usage: albef-embed embed --model DIR (--text TEXT ... | --image FILE_OR_URL ...) [options]
@@ -58,21 +56,15 @@ export async function embedCommand(argv: string[]): Promise<void> {
     const model = embedder.model();
     const vectors = texts.length
       ? (await embedder.embedTexts(model, texts, !values['no-caption-cleanup'])).vectors
-      : await embedder.embedImages(model, await Promise.all(images.map(async (f) => (/^https?:\/\//.test(f) ? { url: f } : { bytes: await readFile(f) }))));
+      : await embedder.embedImages(model, await Promise.all(images.map(imageArg)));
     const embeddings = vectors.map((v) => (format === 'base64' ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') : Array.from(v)));
     process.stdout.write(JSON.stringify({ model: model.name, modality: texts.length ? 'text' : 'image', dim: model.dim, embeddings }) + '\n');
   });
 }
 
 /** The service's own lifecycle (load, embed, drain, release), without HTTP. */
-async function withEmbedder(config: Config, run: (embedder: Embedder) => Promise<void>): Promise<void> {
-  const service = new Service(config, new Metrics());
-  try {
-    await service.start();
-    await run(service.requireEmbedder());
-  } finally {
-    await service.close();
-  }
+function withEmbedder(config: Config, run: (embedder: Embedder) => Promise<void>): Promise<void> {
+  return withService(config, (service) => run(service.requireEmbedder()));
 }
 
 interface IndexValues {
