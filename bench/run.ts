@@ -8,6 +8,7 @@
 //   npm run bench -- --model models/albef_4m --seconds 20
 //   npm run bench -- --quick              # a short smoke run
 //   npm run bench -- --sessions 2         # two sessions per tower side by side (service and ceiling)
+//   npm run bench -- --rerank-only        # only re-ranking (1 text × 16 images, 1 image × 64 texts)
 
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -29,6 +30,7 @@ import { PACKAGE_ROOT } from '../src/paths.js';
 import { CAPTIONS, rawImageTower, rawTextTower, sweep, type CeilingPoint } from './ceiling.js';
 import { lineChart, type Series } from './charts.js';
 import { closedLoop, type LoadResult, type RequestSpec } from './load.js';
+import { benchRerank, rerankTable, type RerankResult } from './rerank.js';
 import { multipartImage, rssMB, stageTimings, startService } from './service.js';
 import { mean, round } from './stats.js';
 
@@ -41,6 +43,8 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '4' },
     // For A/B runs of one change: only the interleaved ratios, and extra `serve` flags.
     'paired-only': { type: 'boolean', default: false },
+    // Only the re-ranking measurements (bench/rerank.ts).
+    'rerank-only': { type: 'boolean', default: false },
     'serve-args': { type: 'string', default: '' },
     // Sessions per tower, side by side, for the service (--image-sessions/--text-sessions) and the ceiling.
     sessions: { type: 'string', default: '1' },
@@ -293,18 +297,33 @@ const cpuFlags = cpuFeatures();
 const machine = { cpu: cpus()[0]?.model, cores: cpus().length, cpuFlags: cpuFlags.flags, int8Kernel: cpuFlags.int8Kernel, memoryGB: round(totalmem() / 2 ** 30, 1), node: process.version, onnxruntime: ort.env.versions.node, date: new Date().toISOString() };
 log(`machine: ${JSON.stringify(machine)}`);
 const results: PrecisionResult[] = [];
+const reranks: { precision: string; rerank: RerankResult }[] = [];
 for (const p of precisions) {
-  const r = await benchPrecision(p);
-  results.push(r);
-  writeFileSync(join(values.out!, `${r.precision === 'model' ? 'model' : r.precision}.json`), JSON.stringify({ machine, quick, sessions, serveArgs, ...r }, null, 2) + '\n');
+  if (!values['rerank-only']) {
+    const r = await benchPrecision(p);
+    results.push(r);
+    writeFileSync(join(values.out!, `${r.precision === 'model' ? 'model' : r.precision}.json`), JSON.stringify({ machine, quick, sessions, serveArgs, ...r }, null, 2) + '\n');
+  }
+  if (!pairedOnly) {
+    const { dir, manifest } = await modelFor(p);
+    if (!manifest.fusion) {
+      log(`${p}: ${dir} has no fusion part (converter ${manifest.converter_version}): no re-ranking measured`);
+      continue;
+    }
+    const tokenizer = new WordPieceTokenizer(readFileSync(join(dir, 'vocab.txt'), 'utf8'));
+    const rerank = await benchRerank(dir, manifest.image_res, (s) => tokenizer.encode(preCaption(s, 30), 30).ids, photo, base, quick ? [1] : [1, 4], log);
+    reranks.push({ precision: p, rerank });
+    writeFileSync(join(values.out!, `rerank-${p}.json`), JSON.stringify({ machine, quick, ...rerank }, null, 2) + '\n');
+  }
 }
 let fidelity: Awaited<ReturnType<typeof int8Fidelity>> | undefined;
-if (!values.model && precisions.includes('fp32') && precisions.includes('int8')) {
+if (!values.model && !values['rerank-only'] && precisions.includes('fp32') && precisions.includes('int8')) {
   fidelity = await int8Fidelity();
   writeFileSync(join(values.out!, 'int8-fidelity.json'), JSON.stringify({ machine, ...fidelity }, null, 2) + '\n');
 }
-if (!pairedOnly) charts(results, values.out!);
-const summary = [`Machine: ${machine.cpu} (flags: ${machine.cpuFlags.join(' ') || 'none of ' + KERNEL_FLAGS.join(' ')}; int8 kernel ${machine.int8Kernel}), ${machine.cores} cores, Node ${machine.node}, onnxruntime-node ${machine.onnxruntime}, ${machine.date.slice(0, 10)}${quick ? ' (quick run)' : ''}${sessions > 1 ? `; ${sessions} sessions per tower side by side, service and ceiling` : ''}`, '', table(results)];
+if (!pairedOnly && results.length) charts(results, values.out!);
+const summary = [`Machine: ${machine.cpu} (flags: ${machine.cpuFlags.join(' ') || 'none of ' + KERNEL_FLAGS.join(' ')}; int8 kernel ${machine.int8Kernel}), ${machine.cores} cores, Node ${machine.node}, onnxruntime-node ${machine.onnxruntime}, ${machine.date.slice(0, 10)}${quick ? ' (quick run)' : ''}${sessions > 1 ? `; ${sessions} sessions per tower side by side, service and ceiling` : ''}`, '', ...(results.length ? [table(results)] : [])];
+if (reranks.length) summary.push('', 'Re-ranking (`POST /v1/rerank`, JSON with base64 JPEGs; raw = the same graph calls on `session.run`):', '', rerankTable(reranks));
 if (fidelity) summary.push('', `int8 vs fp32 on the full-size synthetic model: image cosine mean ${fidelity.image.mean} (min ${fidelity.image.min}), text cosine mean ${fidelity.text.mean} (min ${fidelity.text.min})`);
 writeFileSync(join(values.out!, 'summary.md'), summary.join('\n') + '\n');
 process.stdout.write(summary.join('\n') + '\n');
