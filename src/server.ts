@@ -76,6 +76,10 @@ export async function serveCommand(argv: string[]): Promise<void> {
   try {
     const started = Date.now();
     await app.service.start();
+    for (const m of app.service.pool?.list() ?? []) {
+      const { provider, provider_skipped: skipped, max_batch } = m.info();
+      app.log.info({ model: m.name, provider, skipped, max_batch }, `execution providers: image ${provider.image}, text ${provider.text}`);
+    }
     app.log.info({ models: app.service.pool?.names, ms: Date.now() - started }, 'ready');
   } catch (e) {
     app.log.fatal({ err: e }, 'models failed to load');

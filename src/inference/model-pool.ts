@@ -8,7 +8,8 @@ import { MicroBatcher } from './batcher.js';
 import type { InferenceGate } from './inference-gate.js';
 import { readModelDir } from './model-dir.js';
 import { threadsPerSession } from './ort-session.js';
-import { Session, type ProviderChoice, type WireTensor } from './sessions.js';
+import { maxBatchFor } from './providers.js';
+import { Session, type ProviderChoice, type SkippedProvider, type WireTensor } from './sessions.js';
 import { WordPieceTokenizer } from './tokenizer.js';
 
 export interface PoolOptions {
@@ -17,6 +18,7 @@ export interface PoolOptions {
   /** Sessions per tower that run batches side by side (each with its share of the threads). */
   imageSessions?: number;
   textSessions?: number;
+  /** 0: the default of the provider the tower got (providers.ts). */
   maxBatchImages: number;
   maxBatchTexts: number;
   batchWaitMs: number;
@@ -35,6 +37,8 @@ export interface ModelInfo {
   image_res: number;
   precision: string;
   provider: { image: string; text: string };
+  provider_skipped: { image: SkippedProvider[]; text: SkippedProvider[] };
+  max_batch: { image: number; text: number };
   sessions: { image: number; text: number };
   max_length: number;
   source: ModelManifest['source'];
@@ -71,7 +75,7 @@ export class LoadedModel {
     });
     this.imageBatcher = new MicroBatcher({
       name: `${name} image`,
-      maxBatch: options.maxBatchImages,
+      maxBatch: maxBatchFor('image', options.maxBatchImages, image[0]!.provider),
       maxWaitMs: options.batchWaitMs,
       fillWaitMs: options.batchFillWaitMs,
       lanes: image.length,
@@ -81,7 +85,7 @@ export class LoadedModel {
     });
     this.textBatcher = new MicroBatcher({
       name: `${name} text`,
-      maxBatch: options.maxBatchTexts,
+      maxBatch: maxBatchFor('text', options.maxBatchTexts, text[0]!.provider),
       maxWaitMs: options.batchWaitMs,
       settleMs: options.batchSettleMs,
       lanes: text.length,
@@ -123,6 +127,8 @@ export class LoadedModel {
       image_res: this.imageRes,
       precision: this.manifest.precision,
       provider: { image: this.image[0]!.provider, text: this.text[0]!.provider },
+      provider_skipped: { image: this.image[0]!.skipped, text: this.text[0]!.skipped },
+      max_batch: { image: this.imageBatcher.maxBatch, text: this.textBatcher.maxBatch },
       sessions: { image: this.image.length, text: this.text.length },
       max_length: this.manifest.preprocessing.text.max_length,
       source: this.manifest.source,
@@ -180,7 +186,7 @@ export class ModelPool {
         if (models.has(files.manifest.name)) throw new Error(`two model directories are named ${JSON.stringify(files.manifest.name)} (${dir})`);
         const nImage = options.imageSessions ?? 1;
         const open = (path: string, n: number) =>
-          Array.from({ length: n }, () => Session.create(path, { provider: options.provider, intraOpThreads: threadsPerSession(options.intraOpThreads, n) }));
+          Array.from({ length: n }, () => Session.create(path, { provider: options.provider, precision: files.manifest.precision, intraOpThreads: threadsPerSession(options.intraOpThreads, n) }));
         // All settle before anything is thrown: a session still loading on its worker when the
         // process exits after a load error can take the process down by a signal instead of exit 1.
         const created = await Promise.allSettled([...open(files.imagePath, nImage), ...open(files.textPath, options.textSessions ?? 1)]);

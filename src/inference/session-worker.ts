@@ -7,7 +7,7 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
-import { createOrtSession, type SessionOptions } from './ort-session.js';
+import { createOrtSession, type Provider, type SessionOptions, type SkippedProvider } from './ort-session.js';
 import { normalizeToCHW } from './pixel-normalize.js';
 
 export interface WireTensor {
@@ -27,7 +27,7 @@ export interface WireImages {
 
 export type WireFeed = WireTensor | WireImages;
 export type WorkerRequest = { id: number; feeds: Record<string, WireFeed> } | { id: number; release: true };
-export type WorkerReply = { id: number; outputs: Record<string, WireTensor> } | { id: number; error: string } | { ready: true; provider: string } | { loadError: string };
+export type WorkerReply = { id: number; outputs: Record<string, WireTensor> } | { id: number; error: string } | { ready: true; provider: Provider; skipped: SkippedProvider[] } | { loadError: string };
 
 const port = parentPort!;
 const { path, options } = workerData as { path: string; options: SessionOptions };
@@ -50,8 +50,8 @@ function imageTensor(feed: WireImages): { tensor: ort.Tensor; done: () => void }
 }
 
 try {
-  const { session, provider } = await createOrtSession(path, options);
-  port.postMessage({ ready: true, provider } satisfies WorkerReply);
+  const { session, provider, skipped } = await createOrtSession(path, options);
+  port.postMessage({ ready: true, provider, skipped } satisfies WorkerReply);
   port.on('message', async (msg: WorkerRequest) => {
     if ('release' in msg) {
       await session.release();

@@ -5,10 +5,10 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { AppError } from '../errors.js';
-import type { SessionOptions } from './ort-session.js';
+import type { Provider, SessionOptions, SkippedProvider } from './ort-session.js';
 import type { WireFeed, WireTensor, WorkerReply, WorkerRequest } from './session-worker.js';
 
-export type { ProviderChoice, SessionOptions } from './ort-session.js';
+export type { Provider, ProviderChoice, SessionOptions, SkippedProvider } from './ort-session.js';
 export type { WireFeed, WireImages, WireTensor } from './session-worker.js';
 
 // The worker has this module's extension: .ts under the test runner, .js when built.
@@ -27,8 +27,10 @@ export class Session {
 
   private constructor(
     private readonly worker: Worker,
-    readonly provider: 'cpu' | 'cuda',
+    readonly provider: Provider,
     readonly path: string,
+    /** Providers tried before `provider` (under --provider auto), and why each was passed over. */
+    readonly skipped: SkippedProvider[] = [],
   ) {
     worker.on('message', (msg: WorkerReply) => {
       if (!('id' in msg)) return;
@@ -58,7 +60,8 @@ export class Session {
       await worker.terminate();
       throw new SessionLoadError(`cannot load ${path}: ${first.loadError}`);
     }
-    return new Session(worker, (first as { provider: 'cpu' | 'cuda' }).provider, path);
+    const { provider, skipped } = first as Extract<WorkerReply, { ready: true }>;
+    return new Session(worker, provider, path, skipped);
   }
 
   /** Runs the model; the feeds' buffers are transferred (detached here). */
