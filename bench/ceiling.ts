@@ -6,7 +6,7 @@ import ort from 'onnxruntime-node';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { createOrtSession, threadsPerSession } from '../src/inference/ort-session.js';
+import { createOrtSession, threadsPerSession, type Provider } from '../src/inference/ort-session.js';
 import type { LaneFeed, LaneReply, LaneRequest } from './raw-lane-worker.js';
 import { median, round, timeRuns } from './stats.js';
 
@@ -31,9 +31,9 @@ export interface RawTower {
   release(): Promise<void>;
 }
 
-async function rawTower(path: string, feedsFor: (batch: number) => Record<string, ort.Tensor>, digits: number, sessions: number): Promise<RawTower> {
+async function rawTower(path: string, feedsFor: (batch: number) => Record<string, ort.Tensor>, digits: number, sessions: number, provider: Provider): Promise<RawTower> {
   if (sessions > 1) return sideBySide(path, feedsFor, digits, sessions);
-  const { session } = await createOrtSession(path, { provider: 'cpu', intraOpThreads: 0 });
+  const { session } = await createOrtSession(path, { provider, intraOpThreads: 0 });
   return {
     async measure(batch, seconds) {
       const feeds = feedsFor(batch);
@@ -90,16 +90,17 @@ async function sideBySide(path: string, feedsFor: (batch: number) => Record<stri
   };
 }
 
-export function rawImageTower(modelDir: string, imageRes: number, sessions = 1): Promise<RawTower> {
+export function rawImageTower(modelDir: string, imageRes: number, sessions = 1, provider: Provider = 'cpu'): Promise<RawTower> {
   return rawTower(
     join(modelDir, 'image.onnx'),
     (batch) => ({ pixel_values: new ort.Tensor('float32', new Float32Array(batch * 3 * imageRes * imageRes).map(() => Math.random() * 2 - 1), [batch, 3, imageRes, imageRes]) }),
     2,
     sessions,
+    provider,
   );
 }
 
-export function rawTextTower(modelDir: string, tokenize: (s: string) => number[], sessions = 1): Promise<RawTower> {
+export function rawTextTower(modelDir: string, tokenize: (s: string) => number[], sessions = 1, provider: Provider = 'cpu'): Promise<RawTower> {
   return rawTower(
     join(modelDir, 'text.onnx'),
     (batch) => {
@@ -112,6 +113,7 @@ export function rawTextTower(modelDir: string, tokenize: (s: string) => number[]
     },
     1,
     sessions,
+    provider,
   );
 }
 

@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import Type, { type Static, type TSchema } from 'typebox';
 import Value from 'typebox/value';
 import { usableCpus } from './cpus.js';
+import { BATCH_DEFAULTS } from './inference/providers.js';
 
 const Int = (def: number, description: string, minimum = 0) => Type.Integer({ default: def, minimum, description });
 const Bool = (def: boolean, description: string) => Type.Boolean({ default: def, description });
@@ -16,13 +17,16 @@ export const ConfigSchema = Type.Object({
   models: List(['./models'], 'model directories to serve (comma-separated or repeated); the first is the default model'),
   host: Str('127.0.0.1', 'address to listen on (0.0.0.0 in containers)'),
   port: Int(8080, 'TCP port', 0),
-  provider: Type.Union([Type.Literal('cpu'), Type.Literal('cuda'), Type.Literal('auto')], { default: 'cpu', description: 'ONNX Runtime execution provider: cpu, cuda, or auto (CUDA when it loads, else CPU)' }),
+  provider: Type.Union([Type.Literal('cpu'), Type.Literal('cuda'), Type.Literal('webgpu'), Type.Literal('auto')], {
+    default: 'cpu',
+    description: 'ONNX Runtime execution provider: cpu, cuda, webgpu, or auto (the first of cuda, webgpu, cpu that loads and runs a first inference; GET /models says why others were skipped). A provider named here that cannot run the model is a load error',
+  }),
   intraOpThreads: Int(0, "ONNX Runtime threads per tower, shared equally by the tower's sessions (0 = one per usable CPU, a cgroup quota counted)"),
   imageSessions: Int(1, 'ONNX Runtime sessions of the image tower, running batches side by side: more images/s under load, a copy of the weights each, fewer threads for a lone image', 1),
   textSessions: Int(1, 'ONNX Runtime sessions of the text tower, running batches side by side: more texts/s under load, a copy of the weights each, fewer threads for a lone text', 1),
   decodeThreads: Int(usableCpus(), 'image decode/resize worker threads (default: one per usable CPU, a cgroup quota counted)', 1),
-  maxBatchImages: Int(2, 'largest image batch per inference (2 measured best on CPU; raise it on GPUs)', 1),
-  maxBatchTexts: Int(64, 'largest text batch per inference', 1),
+  maxBatchImages: Int(0, `largest image batch per inference (0 = by the provider each tower got: ${BATCH_DEFAULTS.cpu.image} on CPU, measured best; ${BATCH_DEFAULTS.webgpu.image} on GPUs)`),
+  maxBatchTexts: Int(0, `largest text batch per inference (0 = by provider: ${BATCH_DEFAULTS.cpu.text} on CPU, ${BATCH_DEFAULTS.webgpu.text} on GPUs)`),
   batchWaitMs: Int(0, 'how long an idle tower waits for more items before running a batch (ms); batches also form from items that queue while a batch runs'),
   batchSettleMs: Int(5, 'after a batch of several texts, how long the idle text tower waits for the next arrival while fewer are queued than were in play (ms, 0 = start at once); keeps batches whole under concurrent load'),
   batchFillWaitMs: Int(30, 'how long an idle image tower waits for images still being decoded to fill its batch (ms)'),

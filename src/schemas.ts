@@ -96,6 +96,8 @@ export const OpenAIResponse = Type.Object({
   usage: Type.Object({ prompt_tokens: Type.Integer(), total_tokens: Type.Integer() }),
 });
 
+const SkippedProvider = Type.Object({ provider: Type.String(), reason: Type.String() });
+
 export const ModelsResponse = Type.Object({
   default: Type.String(),
   models: Type.Array(
@@ -104,7 +106,12 @@ export const ModelsResponse = Type.Object({
       dim: Type.Integer(),
       image_res: Type.Integer(),
       precision: Type.String(),
-      provider: Type.Object({ image: Type.String(), text: Type.String() }),
+      provider: Type.Object({ image: Type.String(), text: Type.String() }, { description: 'execution provider each tower runs on: cpu, cuda or webgpu' }),
+      provider_skipped: Type.Object(
+        { image: Type.Array(SkippedProvider), text: Type.Array(SkippedProvider) },
+        { description: 'providers tried before the one each tower got (--provider auto), with the reason each was passed over' },
+      ),
+      max_batch: Type.Object({ image: Type.Integer(), text: Type.Integer() }, { description: 'largest batch per inference of each tower (by provider unless configured)' }),
       sessions: Type.Object({ image: Type.Integer(), text: Type.Integer() }, { description: 'ONNX Runtime sessions per tower, running batches side by side' }),
       max_length: Type.Integer(),
       capabilities: Type.Array(Type.Union([Type.Literal('embed'), Type.Literal('rerank'), Type.Literal('classify')]), {

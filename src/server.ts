@@ -76,7 +76,11 @@ export async function serveCommand(argv: string[]): Promise<void> {
   try {
     const started = Date.now();
     await app.service.start();
-    for (const m of app.service.pool?.list() ?? []) for (const warning of m.warnings) app.log.warn({ model: m.name }, warning);
+    for (const m of app.service.pool?.list() ?? []) {
+      const { provider, provider_skipped: skipped, max_batch } = m.info();
+      app.log.info({ model: m.name, provider, skipped, max_batch }, `execution providers: image ${provider.image}, text ${provider.text}`);
+      for (const warning of m.warnings) app.log.warn({ model: m.name }, warning);
+    }
     app.log.info({ models: app.service.pool?.names, ms: Date.now() - started }, 'ready');
   } catch (e) {
     app.log.fatal({ err: e }, 'models failed to load');

@@ -64,7 +64,8 @@ t.test('configuration: flags over environment over defaults, validated', async (
   t.match(loadConfig(['--port', '9100', '--models', 'x', '--models', 'y,z'], { ALBEF_PORT: '9000' }), { port: 9100, models: ['x', 'y', 'z'] });
   t.match(loadConfig(['--no-warmup'], { ALBEF_WARMUP: 'true' }), { warmup: false });
   t.throws(() => loadConfig(['--port', 'eighty'], {}), ConfigError);
-  t.throws(() => loadConfig([], { ALBEF_MAX_BATCH_IMAGES: '0' }), /--max-batch-images \(ALBEF_MAX_BATCH_IMAGES\)/);
+  t.throws(() => loadConfig([], { ALBEF_MAX_BATCH_IMAGES: '-1' }), /--max-batch-images \(ALBEF_MAX_BATCH_IMAGES\)/);
+  t.match(loadConfig([], { ALBEF_PROVIDER: 'webgpu' }), { provider: 'webgpu', maxBatchImages: 0 }, 'webgpu provider; batch sizes by provider unless set');
   t.throws(() => loadConfig(['--provider', 'tpu'], {}), ConfigError);
   t.throws(() => loadConfig(['--no-such-flag'], {}), ConfigError);
   const rows = describeConfig();

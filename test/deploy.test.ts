@@ -81,3 +81,32 @@ t.test('Kubernetes base', async (t) => {
   t.equal(hpa.spec.metrics[0].resource.name, 'cpu');
   t.ok(Object.keys(ConfigSchema.properties).length > 0 && defaults.port === 8080);
 });
+
+t.test('GPU image and Kubernetes GPU overlay', async (t) => {
+  const docker = readFileSync(join(PACKAGE_ROOT, 'Dockerfile.gpu'), 'utf8');
+  const runtime = docker.slice(docker.lastIndexOf('\nFROM '));
+  t.match(runtime, /NVIDIA_DRIVER_CAPABILITIES=\S*graphics/, 'the image asks for the graphics capability (Vulkan ICD)');
+  t.match(docker, /apt-get install [^\n]*libvulkan1/, 'the Vulkan loader is installed');
+
+  const dir = join(PACKAGE_ROOT, 'deploy', 'kubernetes', 'gpu');
+  const read = (f: string) => {
+    const docs = parseAllDocuments(readFileSync(join(dir, f), 'utf8'));
+    t.same(docs.flatMap((d) => d.errors), [], `${f} parses`);
+    return docs[0]!.toJS() as Record<string, any>;
+  };
+  const k = read('kustomization.yaml');
+  t.same(k.resources, ['..'], 'built on the base');
+  t.match(k.images, [{ name: 'albef-embed', newTag: 'gpu' }]);
+  const patch = read(k.patches[0].path);
+  const baseDeploy = parseAllDocuments(readFileSync(join(PACKAGE_ROOT, 'deploy', 'kubernetes', 'deployment.yaml'), 'utf8'))[0]!.toJS() as Record<string, any>;
+  t.equal(patch.kind, 'Deployment');
+  t.equal(patch.metadata.name, baseDeploy.metadata.name, 'patches the base Deployment');
+  const base = baseDeploy.spec.template.spec.containers[0];
+  const c = patch.spec.template.spec.containers[0];
+  t.equal(c.name, base.name, 'and its container');
+  t.equal(c.resources.limits['nvidia.com/gpu'], 1, 'one GPU per pod');
+  const env: Record<string, string> = Object.fromEntries([...base.env, ...c.env].map((e: { name: string; value: string }) => [e.name, e.value]));
+  for (const name of Object.keys(env).filter((n) => n.startsWith('ALBEF_'))) t.ok(envNames.has(name), `${name} is a real setting`);
+  t.match(loadConfig([], env), { provider: 'webgpu' }, 'merged environment: a valid configuration naming webgpu (no CPU fallback)');
+  t.match(env.NVIDIA_DRIVER_CAPABILITIES, /graphics/);
+});

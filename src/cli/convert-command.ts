@@ -17,7 +17,7 @@ Options:
   --preset NAME       albef_4m | albef_14m (default albef_4m)
   --arch FILE         arch.json for a non-official architecture (instead of --preset)
   --image-res N       serving resolution (default 384; 256 is the checkpoints' native one)
-  --precision P       fp32 (default) | int8 (CPU, quantized linear layers) | fp16 (CUDA)
+  --precision P       fp32 (default) | int8 (CPU, quantized linear layers) | fp16 (GPUs: webgpu, cuda)
   --name NAME         model name served by the API (default: the preset or file name)
   --force             replace DIR if it exists
 `;

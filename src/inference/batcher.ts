@@ -98,6 +98,10 @@ export class MicroBatcher<I, O> {
     return this.freeLanes.length < this.lanes;
   }
 
+  get maxBatch(): number {
+    return this.options.maxBatch;
+  }
+
   get depth(): number {
     return this.queue.length;
   }

@@ -12,7 +12,8 @@ import { MatchingTowers, type MatchingSessions } from './matching.js';
 import { readModelDir } from './model-dir.js';
 import { modelWarnings } from './model-warnings.js';
 import { threadsPerSession } from './ort-session.js';
-import { Session, splitBatch, type ProviderChoice } from './sessions.js';
+import { maxBatchFor } from './providers.js';
+import { Session, splitBatch, type ProviderChoice, type SkippedProvider } from './sessions.js';
 import { WordPieceTokenizer } from './tokenizer.js';
 
 export interface PoolOptions {
@@ -21,6 +22,7 @@ export interface PoolOptions {
   /** Sessions per tower that run batches side by side (each with its share of the threads). */
   imageSessions?: number;
   textSessions?: number;
+  /** 0: the default of the provider the tower got (providers.ts). */
   maxBatchImages: number;
   maxBatchTexts: number;
   batchWaitMs: number;
@@ -49,6 +51,8 @@ export interface ModelInfo {
   image_res: number;
   precision: string;
   provider: { image: string; text: string };
+  provider_skipped: { image: SkippedProvider[]; text: SkippedProvider[] };
+  max_batch: { image: number; text: number };
   sessions: { image: number; text: number };
   max_length: number;
   source: ModelManifest['source'];
@@ -85,7 +89,7 @@ export class LoadedModel {
     });
     this.imageBatcher = new MicroBatcher({
       name: `${name} image`,
-      maxBatch: options.maxBatchImages,
+      maxBatch: maxBatchFor('image', options.maxBatchImages, image[0]!.provider),
       maxWaitMs: options.batchWaitMs,
       fillWaitMs: options.batchFillWaitMs,
       lanes: image.length,
@@ -95,7 +99,7 @@ export class LoadedModel {
     });
     this.textBatcher = new MicroBatcher({
       name: `${name} text`,
-      maxBatch: options.maxBatchTexts,
+      maxBatch: maxBatchFor('text', options.maxBatchTexts, text[0]!.provider),
       maxWaitMs: options.batchWaitMs,
       settleMs: options.batchSettleMs,
       lanes: text.length,
@@ -107,8 +111,8 @@ export class LoadedModel {
     });
     this.matching = matchingSessions
       ? new MatchingTowers(manifest, matchingSessions, { pad: tokenizer.padId, cls: tokenizer.clsId }, {
-          maxBatchImages: options.maxBatchImages,
-          maxBatchTexts: options.maxBatchTexts,
+          maxBatchImages: maxBatchFor('image', options.maxBatchImages, matchingSessions.imageStates.provider),
+          maxBatchTexts: maxBatchFor('text', options.maxBatchTexts, matchingSessions.textStates.provider),
           maxBatchPairs: options.maxBatchPairs ?? 32,
           maxQueueImages: options.maxQueueImages,
           maxQueueTexts: options.maxQueueTexts,
@@ -162,6 +166,8 @@ export class LoadedModel {
       image_res: this.imageRes,
       precision: this.manifest.precision,
       provider: { image: this.image[0]!.provider, text: this.text[0]!.provider },
+      provider_skipped: { image: this.image[0]!.skipped, text: this.text[0]!.skipped },
+      max_batch: { image: this.imageBatcher.maxBatch, text: this.textBatcher.maxBatch },
       sessions: { image: this.image.length, text: this.text.length },
       max_length: this.manifest.preprocessing.text.max_length,
       source: this.manifest.source,
@@ -225,11 +231,13 @@ export class ModelPool {
         const nImage = options.imageSessions ?? 1;
         const nText = options.textSessions ?? 1;
         const open = (path: string, n: number) =>
-          Array.from({ length: n }, () => Session.create(path, { provider: options.provider, intraOpThreads: threadsPerSession(options.intraOpThreads, n) }));
+          Array.from({ length: n }, () => Session.create(path, { provider: options.provider, precision: files.manifest.precision, intraOpThreads: threadsPerSession(options.intraOpThreads, n) }));
         // The matching graphs run one after another for a request (states, then pairs), so they share
         // one worker thread (a thread and a module load less each, and no oversubscribed CPU among them).
         const f = options.fusion !== false ? files.fusion : undefined;
-        const matchingSessions = f ? Session.createShared([f.imageStates, f.textStates, f.fusion], { provider: options.provider, intraOpThreads: threadsPerSession(options.intraOpThreads, 1) }) : Promise.resolve([]);
+        const matchingSessions = f
+          ? Session.createShared([f.imageStates, f.textStates, f.fusion], { provider: options.provider, precision: files.manifest.precision, intraOpThreads: threadsPerSession(options.intraOpThreads, 1) })
+          : Promise.resolve([]);
         // All settle before anything is thrown: a session still loading on its worker when the
         // process exits after a load error can take the process down by a signal instead of exit 1.
         const created = await Promise.allSettled([...open(files.imagePath, nImage), ...open(files.textPath, nText), matchingSessions]);

@@ -1,15 +1,19 @@
-// Creating an ONNX Runtime session: provider choice (CUDA when asked for and present, else CPU) and
-// the session options chosen by measurement, threads included. Used inside the session worker, by the
-// model pool (threads per session) and by the benchmark.
+// Creating an ONNX Runtime session: the provider chosen by providers.ts (this file is its ORT side:
+// a session per provider tried, and a first inference on the GPU ones) and the session options
+// chosen by measurement, threads included. Used inside the session worker, by the model pool
+// (threads per session) and by the benchmark.
 
 import ort from 'onnxruntime-node';
 import { usableCpus } from '../cpus.js';
+import { selectProvider, type Provider, type ProviderChoice, type SkippedProvider } from './providers.js';
 
-export type ProviderChoice = 'cpu' | 'cuda' | 'auto';
+export type { Provider, ProviderChoice, SkippedProvider } from './providers.js';
 
 export interface SessionOptions {
   provider: ProviderChoice;
   intraOpThreads: number;
+  /** The model's precision (model.json): a GPU provider refuses int8. */
+  precision?: string;
 }
 
 /**
@@ -21,9 +25,10 @@ export function threadsPerSession(intraOpThreads: number, sessions: number): num
   return Math.max(1, Math.floor(total / sessions));
 }
 
-export function sessionOptions(provider: 'cpu' | 'cuda', o: SessionOptions): ort.InferenceSession.SessionOptions {
+export function sessionOptions(provider: Provider, o: SessionOptions): ort.InferenceSession.SessionOptions {
   return {
-    executionProviders: provider === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
+    // ORT adds its CPU provider behind any other, for the nodes the other has no kernel for.
+    executionProviders: [provider],
     graphOptimizationLevel: 'all',
     // One run at a time per session (the batcher serialises), so inter-op parallelism only adds threads.
     executionMode: 'sequential',
@@ -34,13 +39,40 @@ export function sessionOptions(provider: 'cpu' | 'cuda', o: SessionOptions): ort
   };
 }
 
-export async function createOrtSession(path: string, o: SessionOptions): Promise<{ session: ort.InferenceSession; provider: 'cpu' | 'cuda' }> {
-  const tryCreate = async (provider: 'cpu' | 'cuda') => ({ session: await ort.InferenceSession.create(path, sessionOptions(provider, o)), provider });
-  if (o.provider === 'cpu') return tryCreate('cpu');
-  try {
-    return await tryCreate('cuda');
-  } catch (e) {
-    if (o.provider === 'cuda') throw e;
-    return tryCreate('cpu');
+/**
+ * One inference on a one-item input made from the model's own input metadata (symbolic dimensions
+ * 1, floats 0, integers 1): a GPU provider can load a model and still fail or give NaN at its first
+ * run (a missing shader feature, say), which must count as not running it.
+ */
+export async function firstInference(session: ort.InferenceSession): Promise<void> {
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const m of session.inputMetadata) {
+    if (!m.isTensor) throw new Error(`input ${m.name} is not a tensor`);
+    const dims = m.shape.map((d) => (typeof d === 'number' && d > 0 ? d : 1));
+    const n = dims.reduce((a, b) => a * b, 1);
+    if (m.type === 'int64') feeds[m.name] = new ort.Tensor('int64', new BigInt64Array(n).fill(1n), dims);
+    else if (m.type === 'float32') feeds[m.name] = new ort.Tensor('float32', new Float32Array(n), dims);
+    else throw new Error(`input ${m.name} has type ${m.type}, not float32 or int64`);
   }
+  const out = await session.run(feeds);
+  for (const [name, t] of Object.entries(out)) {
+    if (t.type === 'float32' && !(t.data as Float32Array).every(Number.isFinite)) throw new Error(`its first inference gave non-finite values in ${name}`);
+  }
+}
+
+async function open(path: string, provider: Provider, o: SessionOptions): Promise<ort.InferenceSession> {
+  const session = await ort.InferenceSession.create(path, sessionOptions(provider, o));
+  if (provider === 'cpu') return session;
+  try {
+    await firstInference(session);
+  } catch (e) {
+    await session.release().catch(() => undefined);
+    throw new Error(`it loaded, but its first inference failed: ${(e as Error).message}`);
+  }
+  return session;
+}
+
+export async function createOrtSession(path: string, o: SessionOptions): Promise<{ session: ort.InferenceSession; provider: Provider; skipped: SkippedProvider[] }> {
+  const { value: session, provider, skipped } = await selectProvider(o.provider, o.precision, (p) => open(path, p, o));
+  return { session, provider, skipped };
 }

@@ -7,7 +7,7 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
-import { createOrtSession, type SessionOptions } from './ort-session.js';
+import { createOrtSession, type Provider, type SessionOptions, type SkippedProvider } from './ort-session.js';
 import { normalizeToCHW } from './pixel-normalize.js';
 
 export interface WireTensor {
@@ -27,7 +27,11 @@ export interface WireImages {
 
 export type WireFeed = WireTensor | WireImages;
 export type WorkerRequest = { id: number; graph: number; feeds: Record<string, WireFeed> } | { id: number; release: true };
-export type WorkerReply = { id: number; outputs: Record<string, WireTensor> } | { id: number; error: string } | { ready: true; providers: string[] } | { loadError: string };
+export type WorkerReply =
+  | { id: number; outputs: Record<string, WireTensor> }
+  | { id: number; error: string }
+  | { ready: true; providers: Provider[]; skipped: SkippedProvider[][] }
+  | { loadError: string };
 
 const port = parentPort!;
 const { paths, options } = workerData as { paths: string[]; options: SessionOptions };
@@ -58,7 +62,7 @@ try {
       throw new Error(`cannot load ${path}: ${(e as Error).message}`);
     }
   }
-  port.postMessage({ ready: true, providers: sessions.map((s) => s.provider) } satisfies WorkerReply);
+  port.postMessage({ ready: true, providers: sessions.map((s) => s.provider), skipped: sessions.map((s) => s.skipped) } satisfies WorkerReply);
   port.on('message', async (msg: WorkerRequest) => {
     if ('release' in msg) {
       for (const { session } of sessions) await session.release();

@@ -6,10 +6,10 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { AppError } from '../errors.js';
-import type { SessionOptions } from './ort-session.js';
+import type { Provider, SessionOptions, SkippedProvider } from './ort-session.js';
 import type { WireFeed, WireTensor, WorkerReply, WorkerRequest } from './session-worker.js';
 
-export type { ProviderChoice, SessionOptions } from './ort-session.js';
+export type { Provider, ProviderChoice, SessionOptions, SkippedProvider } from './ort-session.js';
 export type { WireFeed, WireImages, WireTensor } from './session-worker.js';
 
 // The worker has this module's extension: .ts under the test runner, .js when built.
@@ -71,8 +71,10 @@ export class Session {
   private constructor(
     private readonly host: SessionWorker,
     private readonly graph: number,
-    readonly provider: 'cpu' | 'cuda',
+    readonly provider: Provider,
     readonly path: string,
+    /** Providers tried before `provider` (under --provider auto), and why each was passed over. */
+    readonly skipped: SkippedProvider[] = [],
   ) {}
 
   static async create(path: string, options: SessionOptions): Promise<Session> {
@@ -95,8 +97,8 @@ export class Session {
       throw new SessionLoadError(first.loadError);
     }
     const host = new SessionWorker(worker, paths.join(', '), paths.length);
-    const { providers } = first as { providers: ('cpu' | 'cuda')[] };
-    return paths.map((path, i) => new Session(host, i, providers[i]!, path));
+    const { providers, skipped } = first as Extract<WorkerReply, { ready: true }>;
+    return paths.map((path, i) => new Session(host, i, providers[i]!, path, skipped[i]));
   }
 
   /** Runs the model; the feeds' buffers are transferred (detached here). */

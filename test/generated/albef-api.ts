@@ -151,9 +151,26 @@ export interface paths {
                                 dim: number;
                                 image_res: number;
                                 precision: string;
+                                /** @description execution provider each tower runs on: cpu, cuda or webgpu */
                                 provider: {
                                     image: string;
                                     text: string;
+                                };
+                                /** @description providers tried before the one each tower got (--provider auto), with the reason each was passed over */
+                                provider_skipped: {
+                                    image: {
+                                        provider: string;
+                                        reason: string;
+                                    }[];
+                                    text: {
+                                        provider: string;
+                                        reason: string;
+                                    }[];
+                                };
+                                /** @description largest batch per inference of each tower (by provider unless configured) */
+                                max_batch: {
+                                    image: number;
+                                    text: number;
                                 };
                                 /** @description ONNX Runtime sessions per tower, running batches side by side */
                                 sessions: {

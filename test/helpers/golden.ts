@@ -3,10 +3,11 @@
 // image-file embeddings cosine ≥ 0.9999; pixel_mean within 0.002.
 
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../../src/paths.js';
 
-export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
+// From the package root, so that the built copy (dist/test/helpers, used by bench/gpu.ts) finds them too.
+export const FIXTURES = join(PACKAGE_ROOT, 'test', 'fixtures');
 export const TINY_DIR = join(FIXTURES, 'albef-tiny-a');
 export const IMAGES_DIR = join(FIXTURES, 'images');
 export const DECODE_DIR = join(FIXTURES, 'decode');
