@@ -141,7 +141,9 @@ export async function benchRerank(dir: string, imageRes: number, tokenize: (s: s
       for (const c of concurrencies) {
         // Requests made fresh per send for misses (new image bytes), once for hits.
         const spec = cache === 'hit' ? kinds.hit() : undefined;
-        const r = await closedLoop(svc.origin, () => spec ?? kinds.miss(), c, seconds, 2);
+        // Long enough for several requests per client at this concurrency (a miss costs seconds).
+        const window = Math.min(90, Math.max(seconds, (4 * c * rawMs) / 1000));
+        const r = await closedLoop(svc.origin, () => spec ?? kinds.miss(), c, window, Math.min(30, (c * rawMs) / 1000 + 1));
         log(`  ${name}, cache ${cache}, c=${c}: ${round(r.throughput * pairsPerRequest, 1)} pairs/s, p50 ${r.p50} ms, p99 ${r.p99} ms (${r.errors} errors; raw ${round(rawMs, 0)} ms per request)`);
         service.push(r);
       }
