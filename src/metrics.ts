@@ -35,7 +35,7 @@ export class Metrics {
 
   readonly stateCache = new Counter({
     name: 'albef_image_state_cache_total',
-    help: 'image state cache lookups for image–text matching (result: hit, miss)',
+    help: 'image state cache lookups for image–text matching (result: hit, miss, shared: joined a computation under way)',
     labelNames: ['model', 'result'],
     registers: [this.registry],
   });

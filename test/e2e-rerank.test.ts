@@ -172,6 +172,40 @@ t.test('batching never changes a score: a pair alone = the same pair among 64, a
   t.ok(worst <= ITM_TOL.prob, `16 concurrent requests: max|Δ| to the goldens ${worst.toExponential(2)}`);
 });
 
+async function towerItems(): Promise<Record<string, number>> {
+  const m = await (await fetch(`${server.url}/metrics`)).text();
+  const n = (tower: string) => Number(m.match(new RegExp(`albef_batch_size_sum\\{model="tiny",tower="${tower}"\\} (\\d+)`))?.[1] ?? 0);
+  return { image_states: n('image_states'), text_states: n('text_states'), fusion: n('fusion') };
+}
+
+/** A JPEG with a comment segment after SOI: the same pixels, bytes (and a cache key) never seen before. */
+async function freshJpeg(note: string): Promise<string> {
+  const jpeg = await readFile(join(IMAGES_DIR, 'wide.jpg'));
+  const text = Buffer.from(note);
+  const segment = Buffer.concat([Buffer.from([0xff, 0xfe, 0, text.length + 2]), text]);
+  return `data:image/jpeg;base64,${Buffer.concat([jpeg.subarray(0, 2), segment, jpeg.subarray(2)]).toString('base64')}`;
+}
+
+t.test('work is done once per distinct image and text: 1 image × 64 texts runs the image tower once', async (t) => {
+  // 64 documents, 16 distinct texts: each repeated 4 times.
+  const texts = Array.from({ length: 64 }, (_, i) => `${g.texts[i % 4]} (${i % 16})`);
+  const distinct = new Set(texts).size;
+  const before = await towerItems();
+  const res = await postJson(`${server.url}/v1/rerank`, { query: { image: await freshJpeg('once') }, documents: texts, caption_cleanup: false });
+  t.equal(res.status, 200);
+  const after = await towerItems();
+  t.same(
+    { image: after.image_states! - before.image_states!, text: after.text_states! - before.text_states!, pairs: after.fusion! - before.fusion! },
+    { image: 1, text: distinct, pairs: 64 },
+    `image tower once, text tower once per distinct text (${distinct}), fusion once per pair`,
+  );
+  const twice = await towerItems();
+  const image = await freshJpeg('three times');
+  await postJson(`${server.url}/v1/rerank`, { query: g.texts[3], documents: [{ image }, { image }, { image }] });
+  const thrice = await towerItems();
+  t.equal(thrice.image_states! - twice.image_states!, 1, 'the same image three times in one request: one image tower run');
+});
+
 async function cacheCounts(): Promise<{ hit: number; miss: number }> {
   const m = await (await fetch(`${server.url}/metrics`)).text();
   const n = (result: string) => Number(m.match(new RegExp(`albef_image_state_cache_total\\{model="tiny",result="${result}"\\} (\\d+)`))?.[1] ?? 0);

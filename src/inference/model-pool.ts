@@ -123,6 +123,7 @@ export class LoadedModel {
           cacheEvents: {
             onHit: () => m?.stateCache.inc({ model: name, result: 'hit' }),
             onMiss: () => m?.stateCache.inc({ model: name, result: 'miss' }),
+            onShared: () => m?.stateCache.inc({ model: name, result: 'shared' }),
             onSize: (n) => m?.stateCacheEntries.set({ model: name }, n),
           },
           onGate: (session, run) => this.onGate([session], run),

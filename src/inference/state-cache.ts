@@ -1,11 +1,14 @@
 // A bounded least-recently-used cache of per-image matching states (every image token after the ViT's
 // final LayerNorm, and the image embedding), keyed by the SHA-256 of the encoded image bytes: repeated
-// re-ranks of the same gallery skip decoding and the image tower. Concurrent requests for one image
-// share a single computation. Capacity 0 turns it off.
+// re-ranks of the same gallery skip decoding and the image tower. Concurrent lookups of one image (the
+// same image twice in a request, or in two requests at once) share a single computation, also with
+// capacity 0, which keeps nothing afterwards.
 
 export interface CacheEvents {
   onHit?: () => void;
   onMiss?: () => void;
+  /** A lookup that joined a computation already under way. */
+  onShared?: () => void;
   onSize?: (entries: number) => void;
 }
 
@@ -24,7 +27,6 @@ export class StateCache<V> {
 
   /** The cached value, or `compute()`'s (shared with concurrent callers of the same key, kept on success). */
   get(key: string, compute: () => Promise<V>): Promise<V> {
-    if (this.capacity <= 0) return compute();
     const hit = this.entries.get(key);
     if (hit !== undefined) {
       this.entries.delete(key); // re-inserted: most recently used last
@@ -34,7 +36,7 @@ export class StateCache<V> {
     }
     const inFlight = this.pending.get(key);
     if (inFlight) {
-      this.events.onHit?.();
+      this.events.onShared?.();
       // Another request's computation can fail for its own reasons (its client left, its deadline):
       // then this one computes for itself.
       return inFlight.catch(() => this.get(key, compute));
@@ -43,6 +45,7 @@ export class StateCache<V> {
     const p = compute().then(
       (v) => {
         this.pending.delete(key);
+        if (this.capacity <= 0) return v;
         this.entries.set(key, v);
         while (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value!);
         this.events.onSize?.(this.entries.size);
