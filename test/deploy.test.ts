@@ -3,9 +3,10 @@
 // probe paths, env names and values against the config schema, drain budget, selectors.
 // (No Docker engine or cluster runs here; these checks are what can run.)
 
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { validate } from 'dockerfile-utils';
+import ort from 'onnxruntime-node';
 import t from 'tap';
 import { parseAllDocuments } from 'yaml';
 import { buildApp } from '../src/app.js';
@@ -34,6 +35,33 @@ for (const file of ['Dockerfile', 'Dockerfile.gpu']) {
     t.doesNotThrow(() => loadConfig([], env), 'the image environment is a valid configuration');
   });
 }
+
+t.test('install policy: every dependency install script is decided in allowScripts, none needs to run', async (t) => {
+  const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { allowScripts: Record<string, boolean>; scripts: Record<string, string> };
+  t.notOk(existsSync(join(PACKAGE_ROOT, '.npmrc')), 'no project .npmrc (npm warns on keys it does not know)');
+  const withScripts: string[] = [];
+  const visit = (dir: string): void => {
+    if (!existsSync(dir)) return;
+    for (const name of readdirSync(dir)) {
+      if (name.startsWith('.')) continue;
+      if (name.startsWith('@')) {
+        visit(join(dir, name));
+        continue;
+      }
+      const file = join(dir, name, 'package.json');
+      if (!existsSync(file)) continue;
+      const { name: pkgName, scripts = {} } = JSON.parse(readFileSync(file, 'utf8')) as { name: string; scripts?: Record<string, string> };
+      if (scripts.preinstall || scripts.install || scripts.postinstall) withScripts.push(pkgName);
+      visit(join(dir, name, 'node_modules'));
+    }
+  };
+  visit(join(PACKAGE_ROOT, 'node_modules'));
+  t.same([...new Set(withScripts)].sort(), Object.keys(pkg.allowScripts).sort(), 'allowScripts names exactly the packages with install scripts');
+  t.equal(pkg.allowScripts['onnxruntime-node'], false, "onnxruntime-node's CUDA download is denied");
+  t.ok(ort.listSupportedBackends().some((b) => b.name === 'cpu' && b.bundled), 'the CPU backend ships in the package, no install step');
+  t.match(pkg.scripts['onnxruntime:cuda12'], /ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules\/onnxruntime-node\/script\/install\.js/);
+  t.match(readFileSync(join(PACKAGE_ROOT, 'Dockerfile.gpu'), 'utf8'), /npm run onnxruntime:cuda12/, 'the GPU image installs the CUDA binaries on purpose');
+});
 
 t.test('Kubernetes base', async (t) => {
   const dir = join(PACKAGE_ROOT, 'deploy', 'kubernetes');
