@@ -22,6 +22,20 @@ export const ErrorResponse = Type.Object(
   { $id: 'Error', description: 'every error has this shape' },
 );
 
+export const OpenAIErrorResponse = Type.Object(
+  {
+    error: Type.Object({
+      message: Type.String(),
+      type: Type.String({ description: "OpenAI's error class: invalid_request_error, authentication_error, permission_error, rate_limit_error or server_error" }),
+      code: Type.String({ description: 'stable machine-readable code (as in Error)' }),
+      param: Type.Unsafe<string | null>({ type: 'string', nullable: true, description: 'the request field at fault, or null' }),
+      index: Type.Optional(Type.Integer({ description: 'position of the offending item in `input`' })),
+      request_id: Type.Optional(Type.String()),
+    }),
+  },
+  { $id: 'OpenAIError', description: "errors under /v1/: OpenAI's shape, a superset of Error" },
+);
+
 export const Embedding = Type.Union([Type.Array(Type.Number()), Type.String({ description: 'base64 of little-endian float32' })]);
 
 export const EmbedResponse = Type.Object(
@@ -83,7 +97,8 @@ export const OpenAIRequest = Type.Object(
     }),
     model: Type.Optional(ModelName),
     encoding_format: Type.Optional(EncodingFormat),
-    user: Type.Optional(Type.String()),
+    dimensions: Type.Optional(Type.Integer({ minimum: 1, description: "must equal the model's dimension when given: ALBEF was not trained for truncated vectors" })),
+    user: Type.Optional(Type.String({ description: 'accepted and ignored' })),
   },
   { additionalProperties: false },
 );
@@ -110,6 +125,18 @@ export const ModelsResponse = Type.Object({
     }),
   ),
 });
+
+export const OpenAIModel = Type.Object({
+  id: Type.String({ description: 'the model name to pass as `model`' }),
+  object: Type.Literal('model'),
+  created: Type.Integer({ description: 'when the model directory was converted (Unix seconds)' }),
+  owned_by: Type.String(),
+  modalities: Type.Array(Type.Union([Type.Literal('text'), Type.Literal('image')]), { description: 'what it embeds, into one shared space' }),
+  dimensions: Type.Integer({ description: 'length of its vectors, the only `dimensions` it accepts' }),
+});
+export type OpenAIModelT = Static<typeof OpenAIModel>;
+
+export const OpenAIModelList = Type.Object({ object: Type.Literal('list'), data: Type.Array(OpenAIModel) });
 
 export const StatusResponse = Type.Object({ status: Type.String() });
 

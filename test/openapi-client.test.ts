@@ -29,6 +29,8 @@ t.test('the document validates as OpenAPI 3 and documents every status', async (
     'post /embed/image': [200, 400, 401, 404, 413, 415, 422, 500, 502, 503, 504],
     'post /v1/embeddings': [200, 400, 401, 404, 413, 415, 422, 500, 502, 503, 504],
     'get /models': [200, 401, 503],
+    'get /v1/models': [200, 401, 503],
+    'get /v1/models/{model}': [200, 401, 404, 503],
     'get /readyz': [200, 503],
     'get /healthz': [200],
   };

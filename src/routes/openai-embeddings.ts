@@ -1,13 +1,21 @@
 // POST /v1/embeddings: the OpenAI embeddings API shape, so OpenAI clients work unchanged. Strings and
-// {"text"} items are texts (ALBEF caption clean-up on); {"image"} items are URLs or data URIs.
+// {"text"} items are texts (ALBEF caption clean-up on); {"image"} items are URLs or data URIs. What
+// ALBEF cannot do (truncated `dimensions`, token-id input) is refused in one sentence saying why.
 
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { ImageInput } from '../embedder.js';
+import { BadRequestError } from '../errors.js';
 import { errors, OpenAIRequest, OpenAIResponse } from '../schemas.js';
 import { decodeInlineImage } from '../sources/data-uri.js';
 import { clientGone, clientLeft, encodeVectors } from './shared.js';
 
 type Item = { text: string } | { image: string };
+
+/** What LangChain's OpenAIEmbeddings and others send after tokenizing with tiktoken: number[] or number[][]. */
+const isTokenIds = (input: unknown): boolean => Array.isArray(input) && input.some((x) => typeof x === 'number' || Array.isArray(x));
+
+const TOKEN_IDS_REFUSED =
+  "input holds token ids, which this server cannot use: ALBEF reads text through its own BERT WordPiece tokenizer, not OpenAI's, so send the texts as strings (LangChain: OpenAIEmbeddings(check_embedding_ctx_length=False))";
 
 export const openaiRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { maxImageBytes } = app.service.config;
@@ -21,12 +29,24 @@ export const openaiRoutes: FastifyPluginAsyncTypebox = async (app) => {
         body: OpenAIRequest,
         response: { 200: OpenAIResponse, ...errors(400, 401, 404, 413, 415, 422, 500, 502, 503, 504) },
       },
+      // Before the schema, which would answer token ids with one message per alternative it tried.
+      preValidation: async (req) => {
+        if (isTokenIds((req.body as { input?: unknown } | undefined)?.input)) throw new BadRequestError(TOKEN_IDS_REFUSED, undefined, 'token_ids_not_supported', 'input');
+      },
     },
     async (req, reply) => {
       const body = req.body;
       const items: Item[] = (typeof body.input === 'string' ? [body.input] : body.input).map((x) => (typeof x === 'string' ? { text: x } : x));
       const embedder = app.service.requireEmbedder();
       const model = embedder.model(body.model);
+      if (body.dimensions !== undefined && body.dimensions !== model.dim) {
+        throw new BadRequestError(
+          `dimensions ${body.dimensions} is not available: ${model.name} gives ${model.dim}-d vectors only, because ALBEF was not trained for truncated vectors (a shortened one is not a valid embedding); leave dimensions out or set it to ${model.dim}`,
+          undefined,
+          'unsupported_dimensions',
+          'dimensions',
+        );
+      }
       const textIdx: number[] = [];
       const imageIdx: number[] = [];
       const texts: string[] = [];

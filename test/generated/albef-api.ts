@@ -538,6 +538,9 @@ export interface paths {
                          * @default float
                          */
                         encoding_format?: "float" | "base64";
+                        /** @description must equal the model's dimension when given: ALBEF was not trained for truncated vectors */
+                        dimensions?: number;
+                        /** @description accepted and ignored */
                         user?: string;
                     };
                 };
@@ -566,98 +569,245 @@ export interface paths {
                         };
                     };
                 };
-                /** @description every error has this shape */
+                /** @description errors under /v1/: OpenAI's shape, a superset of Error */
                 400: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["Error"];
+                        "application/json": components["schemas"]["OpenAIError"];
                     };
                 };
-                /** @description every error has this shape */
+                /** @description errors under /v1/: OpenAI's shape, a superset of Error */
                 401: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["Error"];
+                        "application/json": components["schemas"]["OpenAIError"];
                     };
                 };
-                /** @description every error has this shape */
+                /** @description errors under /v1/: OpenAI's shape, a superset of Error */
                 404: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["Error"];
+                        "application/json": components["schemas"]["OpenAIError"];
                     };
                 };
-                /** @description every error has this shape */
+                /** @description errors under /v1/: OpenAI's shape, a superset of Error */
                 413: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["Error"];
+                        "application/json": components["schemas"]["OpenAIError"];
                     };
                 };
-                /** @description every error has this shape */
+                /** @description errors under /v1/: OpenAI's shape, a superset of Error */
                 415: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["Error"];
+                        "application/json": components["schemas"]["OpenAIError"];
                     };
                 };
-                /** @description every error has this shape */
+                /** @description errors under /v1/: OpenAI's shape, a superset of Error */
                 422: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["Error"];
+                        "application/json": components["schemas"]["OpenAIError"];
                     };
                 };
-                /** @description every error has this shape */
+                /** @description errors under /v1/: OpenAI's shape, a superset of Error */
                 500: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["Error"];
+                        "application/json": components["schemas"]["OpenAIError"];
                     };
                 };
-                /** @description every error has this shape */
+                /** @description errors under /v1/: OpenAI's shape, a superset of Error */
                 502: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["Error"];
+                        "application/json": components["schemas"]["OpenAIError"];
                     };
                 };
-                /** @description every error has this shape */
+                /** @description errors under /v1/: OpenAI's shape, a superset of Error */
                 503: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["Error"];
+                        "application/json": components["schemas"]["OpenAIError"];
                     };
                 };
-                /** @description every error has this shape */
+                /** @description errors under /v1/: OpenAI's shape, a superset of Error */
                 504: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["Error"];
+                        "application/json": components["schemas"]["OpenAIError"];
                     };
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** OpenAI-compatible model list */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {string} */
+                            object: "list";
+                            data: {
+                                /** @description the model name to pass as `model` */
+                                id: string;
+                                /** @enum {string} */
+                                object: "model";
+                                /** @description when the model directory was converted (Unix seconds) */
+                                created: number;
+                                owned_by: string;
+                                /** @description what it embeds, into one shared space */
+                                modalities: ("text" | "image")[];
+                                /** @description length of its vectors, the only `dimensions` it accepts */
+                                dimensions: number;
+                            }[];
+                        };
+                    };
+                };
+                /** @description errors under /v1/: OpenAI's shape, a superset of Error */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["OpenAIError"];
+                    };
+                };
+                /** @description errors under /v1/: OpenAI's shape, a superset of Error */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["OpenAIError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models/{model}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One model, OpenAI-compatible */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    model: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description the model name to pass as `model` */
+                            id: string;
+                            /** @enum {string} */
+                            object: "model";
+                            /** @description when the model directory was converted (Unix seconds) */
+                            created: number;
+                            owned_by: string;
+                            /** @description what it embeds, into one shared space */
+                            modalities: ("text" | "image")[];
+                            /** @description length of its vectors, the only `dimensions` it accepts */
+                            dimensions: number;
+                        };
+                    };
+                };
+                /** @description errors under /v1/: OpenAI's shape, a superset of Error */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["OpenAIError"];
+                    };
+                };
+                /** @description errors under /v1/: OpenAI's shape, a superset of Error */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["OpenAIError"];
+                    };
+                };
+                /** @description errors under /v1/: OpenAI's shape, a superset of Error */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["OpenAIError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -675,6 +825,21 @@ export interface components {
                 code: string;
                 message: string;
                 /** @description position of the offending item in the request */
+                index?: number;
+                request_id?: string;
+            };
+        };
+        /** @description errors under /v1/: OpenAI's shape, a superset of Error */
+        OpenAIError: {
+            error: {
+                message: string;
+                /** @description OpenAI's error class: invalid_request_error, authentication_error, permission_error, rate_limit_error or server_error */
+                type: string;
+                /** @description stable machine-readable code (as in Error) */
+                code: string;
+                /** @description the request field at fault, or null */
+                param: string | null;
+                /** @description position of the offending item in `input` */
                 index?: number;
                 request_id?: string;
             };
