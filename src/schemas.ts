@@ -138,6 +138,23 @@ export type OpenAIModelT = Static<typeof OpenAIModel>;
 
 export const OpenAIModelList = Type.Object({ object: Type.Literal('list'), data: Type.Array(OpenAIModel) });
 
+const Millis = (description: string) => Type.String({ description: `${description}, in ms`, pattern: '^[0-9]+(\\.[0-9]+)?$', example: '1.250' });
+
+/** Response headers of the embedding routes (as TEI sends them); each is the longest among the request's items. */
+export const TimingHeaders = {
+  'x-queue-time': Millis('time an item waited in the batch queue before its batch started'),
+  'x-inference-time': Millis("run time of the item's batch"),
+  'x-decode-time': Millis('time to decode and resize an image (only when the request has images)'),
+  'x-total-time': Millis('time from the request arriving until its vectors were ready'),
+};
+const { 'x-decode-time': _decode, ...textTiming } = TimingHeaders;
+export const TextTimingHeaders = textTiming;
+
+/** A response schema with documented headers (@fastify/swagger reads `headers`; serialisation ignores it). */
+export function withHeaders<T extends object>(schema: T, headers: Record<string, unknown>): T {
+  return { ...schema, headers } as T;
+}
+
 export const StatusResponse = Type.Object({ status: Type.String() });
 
 /** The error responses a route can give, for its schema. */

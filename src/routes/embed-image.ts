@@ -5,9 +5,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import type { ImageInput } from '../embedder.js';
 import { AppError, BadRequestError, PayloadTooLargeError } from '../errors.js';
-import { EmbedResponse, EncodingFormat, errors, ImageJsonRequest, ImageMultipartRequest, type ImageJsonRequestT } from '../schemas.js';
+import { EmbedResponse, EncodingFormat, errors, ImageJsonRequest, ImageMultipartRequest, TimingHeaders, withHeaders, type ImageJsonRequestT } from '../schemas.js';
 import { decodeInlineImage } from '../sources/data-uri.js';
-import { clientGone, encodeVectors, exactlyOne, type EncodingFormat as Format } from './shared.js';
+import { clientGone, encodeVectors, exactlyOne, newTiming, setTimingHeaders, type EncodingFormat as Format } from './shared.js';
 
 interface ParsedImages {
   inputs: ImageInput[];
@@ -72,7 +72,7 @@ export const embedImageRoutes: FastifyPluginAsyncTypebox = async (app) => {
           },
         } as never,
         querystring: { type: 'object', properties: { model: { type: 'string' }, encoding_format: EncodingFormat }, additionalProperties: false } as never,
-        response: { 200: EmbedResponse, ...errors(400, 401, 404, 413, 415, 422, 500, 502, 503, 504) },
+        response: { 200: withHeaders(EmbedResponse, TimingHeaders), ...errors(400, 401, 404, 413, 415, 422, 500, 502, 503, 504) },
       },
       // Multipart parts are streamed in the handler; the schema only documents them.
       preValidation: async (req) => {
@@ -87,7 +87,9 @@ export const embedImageRoutes: FastifyPluginAsyncTypebox = async (app) => {
       else parsed = readJson(req.body as ImageJsonRequestT, maxImageBytes);
       const embedder = app.service.requireEmbedder();
       const model = embedder.model(parsed.model ?? query.model);
-      const vectors = await embedder.embedImages(model, parsed.inputs, { signal: clientGone(reply) });
+      const timing = newTiming();
+      const vectors = await embedder.embedImages(model, parsed.inputs, { signal: clientGone(reply), timing });
+      setTimingHeaders(reply, timing, true);
       return { model: model.name, modality: 'image' as const, dim: model.dim, embeddings: encodeVectors(vectors, parsed.format ?? query.encoding_format) };
     },
   );

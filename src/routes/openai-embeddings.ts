@@ -5,9 +5,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { ImageInput } from '../embedder.js';
 import { BadRequestError } from '../errors.js';
-import { errors, OpenAIRequest, OpenAIResponse } from '../schemas.js';
+import { errors, OpenAIRequest, OpenAIResponse, TimingHeaders, withHeaders } from '../schemas.js';
 import { decodeInlineImage } from '../sources/data-uri.js';
-import { clientGone, clientLeft, encodeVectors } from './shared.js';
+import { clientGone, clientLeft, encodeVectors, newTiming, setTimingHeaders } from './shared.js';
 
 type Item = { text: string } | { image: string };
 
@@ -27,7 +27,7 @@ export const openaiRoutes: FastifyPluginAsyncTypebox = async (app) => {
         description: 'Texts and images in one call; `data[i]` answers `input[i]`. Text and image vectors share one space, so cosine(text, image) ranks matches.',
         tags: ['embeddings'],
         body: OpenAIRequest,
-        response: { 200: OpenAIResponse, ...errors(400, 401, 404, 413, 415, 422, 500, 502, 503, 504) },
+        response: { 200: withHeaders(OpenAIResponse, TimingHeaders), ...errors(400, 401, 404, 413, 415, 422, 500, 502, 503, 504) },
       },
       // Before the schema, which would answer token ids with one message per alternative it tried.
       preValidation: async (req) => {
@@ -62,10 +62,12 @@ export const openaiRoutes: FastifyPluginAsyncTypebox = async (app) => {
       });
       // Image preparation waits on the signal's events; texts alone only need the socket check.
       const signal = images.length ? clientGone(reply) : undefined;
+      const timing = newTiming();
       const [t, imgs] = await Promise.all([
-        texts.length ? embedder.embedTexts(model, texts, true, { signal: signal ?? clientLeft(reply) }) : undefined,
-        images.length ? embedder.embedImages(model, images, { signal }) : undefined,
+        texts.length ? embedder.embedTexts(model, texts, true, { signal: signal ?? clientLeft(reply), timing }) : undefined,
+        images.length ? embedder.embedImages(model, images, { signal, timing }) : undefined,
       ]);
+      setTimingHeaders(reply, timing, images.length > 0);
       const vectors = new Array<Float32Array>(items.length);
       textIdx.forEach((i, j) => (vectors[i] = t!.vectors[j]!));
       imageIdx.forEach((i, j) => (vectors[i] = imgs![j]!));

@@ -240,6 +240,12 @@ export interface paths {
                 /** @description Default Response */
                 200: {
                     headers: {
+                        /** @description time an item waited in the batch queue before its batch started, in ms */
+                        "x-queue-time"?: string;
+                        /** @description run time of the item's batch, in ms */
+                        "x-inference-time"?: string;
+                        /** @description time from the request arriving until its vectors were ready, in ms */
+                        "x-total-time"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -391,6 +397,14 @@ export interface paths {
                 /** @description Default Response */
                 200: {
                     headers: {
+                        /** @description time an item waited in the batch queue before its batch started, in ms */
+                        "x-queue-time"?: string;
+                        /** @description run time of the item's batch, in ms */
+                        "x-inference-time"?: string;
+                        /** @description time to decode and resize an image (only when the request has images), in ms */
+                        "x-decode-time"?: string;
+                        /** @description time from the request arriving until its vectors were ready, in ms */
+                        "x-total-time"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -549,6 +563,14 @@ export interface paths {
                 /** @description Default Response */
                 200: {
                     headers: {
+                        /** @description time an item waited in the batch queue before its batch started, in ms */
+                        "x-queue-time"?: string;
+                        /** @description run time of the item's batch, in ms */
+                        "x-inference-time"?: string;
+                        /** @description time to decode and resize an image (only when the request has images), in ms */
+                        "x-decode-time"?: string;
+                        /** @description time from the request arriving until its vectors were ready, in ms */
+                        "x-total-time"?: string;
                         [name: string]: unknown;
                     };
                     content: {
