@@ -20,7 +20,8 @@ import { metricsRoutes } from './routes/metrics.js';
 import { modelRoutes } from './routes/models.js';
 import { openaiRoutes } from './routes/openai-embeddings.js';
 import { openaiModelRoutes } from './routes/openai-models.js';
-import { ErrorResponse, OpenAIErrorResponse } from './schemas.js';
+import { PACKAGE_VERSION } from './paths.js';
+import { SHARED_SCHEMAS } from './schemas.js';
 import { Service, type ServiceOptions } from './service.js';
 
 declare module 'fastify' {
@@ -47,13 +48,13 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     requestIdHeader: 'x-request-id',
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false } },
+    // `example` is OpenAPI's annotation (in the named schemas), not a validation keyword.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false, keywords: ['example'] } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const metrics = new Metrics();
   app.decorate('service', new Service(config, metrics, options));
-  app.addSchema(ErrorResponse);
-  app.addSchema(OpenAIErrorResponse);
+  for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
   app.addHook('onRoute', (route) => {
     if (isOpenAIPath(route.url) && route.schema?.response) route.schema.response = withOpenAIErrorSchemas(route.schema.response);
   });
@@ -133,7 +134,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       openapi: '3.0.3',
       info: {
         title: 'albef-embed',
-        version: '1.0.0',
+        version: PACKAGE_VERSION,
         description: 'ALBEF image and text embeddings (256-d, L2-normalised) faithful to the official ALBEF code.',
       },
       components: config.apiKey.length ? { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } } : {},

@@ -44,5 +44,7 @@ export function errorBody(e: ErrorShape, url: string, requestId: string): Native
 /** A /v1/ route's documented error responses name OpenAIError instead of Error. */
 export function withOpenAIErrorSchemas(response: FastifySchema['response']): FastifySchema['response'] {
   if (!response || typeof response !== 'object') return response;
-  return Object.fromEntries(Object.entries(response).map(([status, schema]) => [status, Number(status) >= 400 ? Type.Ref('OpenAIError') : schema]));
+  return Object.fromEntries(
+    Object.entries(response).map(([status, schema]) => [status, Number(status) >= 400 ? Type.Ref('OpenAIError', { description: (schema as { description?: string }).description }) : schema]),
+  );
 }

@@ -5,7 +5,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import type { ImageInput } from '../embedder.js';
 import { AppError, BadRequestError, PayloadTooLargeError } from '../errors.js';
-import { EmbedResponse, EncodingFormat, errors, ImageJsonRequest, ImageMultipartRequest, TimingHeaders, withHeaders, type ImageJsonRequestT } from '../schemas.js';
+import { EmbedResponse, EncodingFormat, errors, ImageJsonRequest, ImageMultipartRequest, ref, TimingHeaders, withHeaders, type ImageJsonRequestT } from '../schemas.js';
 import { decodeInlineImage } from '../sources/data-uri.js';
 import { clientGone, encodeVectors, exactlyOne, newTiming, setTimingHeaders, type EncodingFormat as Format } from './shared.js';
 
@@ -60,19 +60,20 @@ export const embedImageRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/embed/image',
     {
       schema: {
+        operationId: 'embedImage',
         summary: 'Embed images',
         description:
           'Images → 256-d ALBEF image embeddings (L2-normalised), in input order. Send multipart/form-data (each file part one image, optional `model` and `encoding_format` fields), JSON with `url`/`urls`/`image`/`images`, or one raw image body with an image/* content type.',
         tags: ['embeddings'],
         body: {
           content: {
-            'application/json': { schema: ImageJsonRequest },
-            'multipart/form-data': { schema: ImageMultipartRequest },
+            'application/json': { schema: ref(ImageJsonRequest) },
+            'multipart/form-data': { schema: ref(ImageMultipartRequest) },
             'image/*': { schema: { type: 'string', format: 'binary' } },
           },
         } as never,
         querystring: { type: 'object', properties: { model: { type: 'string' }, encoding_format: EncodingFormat }, additionalProperties: false } as never,
-        response: { 200: withHeaders(EmbedResponse, TimingHeaders), ...errors(400, 401, 404, 413, 415, 422, 500, 502, 503, 504) },
+        response: { 200: withHeaders(ref(EmbedResponse), TimingHeaders), ...errors(400, 401, 404, 413, 415, 422, 500, 502, 503, 504) },
       },
       // Multipart parts are streamed in the handler; the schema only documents them.
       preValidation: async (req) => {

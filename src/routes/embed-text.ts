@@ -1,7 +1,7 @@
 // POST /embed/text: {"text"} or {"texts": [...]} → ALBEF text embeddings.
 
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { EmbedResponse, errors, TextRequest, TextTimingHeaders, withHeaders } from '../schemas.js';
+import { EmbedResponse, errors, ref, TextRequest, TextTimingHeaders, withHeaders } from '../schemas.js';
 import { clientLeft, encodeVectors, exactlyOne, newTiming, setTimingHeaders } from './shared.js';
 
 export const embedTextRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -9,11 +9,12 @@ export const embedTextRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/embed/text',
     {
       schema: {
+        operationId: 'embedText',
         summary: 'Embed texts',
         description: "Texts → 256-d ALBEF text embeddings (L2-normalised), in input order. Caption clean-up follows ALBEF's pre_caption unless turned off.",
         tags: ['embeddings'],
-        body: TextRequest,
-        response: { 200: withHeaders(EmbedResponse, TextTimingHeaders), ...errors(400, 401, 404, 413, 415, 500, 503, 504) },
+        body: ref(TextRequest),
+        response: { 200: withHeaders(ref(EmbedResponse), TextTimingHeaders), ...errors(400, 401, 404, 413, 415, 500, 503, 504) },
       },
     },
     async (req, reply) => {

@@ -5,7 +5,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { ImageInput } from '../embedder.js';
 import { BadRequestError } from '../errors.js';
-import { errors, OpenAIRequest, OpenAIResponse, TimingHeaders, withHeaders } from '../schemas.js';
+import { errors, OpenAIRequest, OpenAIResponse, ref, TimingHeaders, withHeaders } from '../schemas.js';
 import { decodeInlineImage } from '../sources/data-uri.js';
 import { clientGone, clientLeft, encodeVectors, newTiming, setTimingHeaders } from './shared.js';
 
@@ -23,11 +23,12 @@ export const openaiRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/v1/embeddings',
     {
       schema: {
+        operationId: 'createEmbedding',
         summary: 'OpenAI-compatible embeddings',
         description: 'Texts and images in one call; `data[i]` answers `input[i]`. Text and image vectors share one space, so cosine(text, image) ranks matches.',
         tags: ['embeddings'],
-        body: OpenAIRequest,
-        response: { 200: withHeaders(OpenAIResponse, TimingHeaders), ...errors(400, 401, 404, 413, 415, 422, 500, 502, 503, 504) },
+        body: ref(OpenAIRequest),
+        response: { 200: withHeaders(ref(OpenAIResponse), TimingHeaders), ...errors(400, 401, 404, 413, 415, 422, 500, 502, 503, 504) },
       },
       // Before the schema, which would answer token ids with one message per alternative it tried.
       preValidation: async (req) => {

@@ -5,7 +5,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { LoadedModel } from '../inference/model-pool.js';
-import { errors, OpenAIModel, OpenAIModelList, type OpenAIModelT } from '../schemas.js';
+import { errors, OpenAIModel, OpenAIModelList, ref, type OpenAIModelT } from '../schemas.js';
 
 function describe(m: LoadedModel): OpenAIModelT {
   return {
@@ -21,17 +21,18 @@ function describe(m: LoadedModel): OpenAIModelT {
 export const openaiModelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/v1/models',
-    { schema: { summary: 'OpenAI-compatible model list', tags: ['models'], response: { 200: OpenAIModelList, ...errors(401, 503) } } },
+    { schema: { operationId: 'listModels', summary: 'OpenAI-compatible model list', tags: ['models'], response: { 200: ref(OpenAIModelList), ...errors(401, 503) } } },
     async () => ({ object: 'list' as const, data: app.service.requireEmbedder().pool.list().map(describe) }),
   );
   app.get(
     '/v1/models/:model',
     {
       schema: {
+        operationId: 'retrieveModel',
         summary: 'One model, OpenAI-compatible',
         tags: ['models'],
         params: Type.Object({ model: Type.String() }),
-        response: { 200: OpenAIModel, ...errors(401, 404, 503) },
+        response: { 200: ref(OpenAIModel), ...errors(401, 404, 503) },
       },
     },
     async (req) => describe(app.service.requireEmbedder().model(req.params.model)),

@@ -8,28 +8,7 @@ export interface paths {
             cookie?: never;
         };
         /** Liveness */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            status: string;
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["getLiveness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -46,39 +25,7 @@ export interface paths {
             cookie?: never;
         };
         /** Readiness */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            status: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            status: string;
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["getReadiness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -95,24 +42,7 @@ export interface paths {
             cookie?: never;
         };
         /** Prometheus metrics */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
+        get: operations["getMetrics"];
         put?: never;
         post?: never;
         delete?: never;
@@ -129,62 +59,7 @@ export interface paths {
             cookie?: never;
         };
         /** Loaded models */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            default: string;
-                            models: {
-                                name: string;
-                                dim: number;
-                                image_res: number;
-                                precision: string;
-                                provider: {
-                                    image: string;
-                                    text: string;
-                                };
-                                /** @description ONNX Runtime sessions per tower, running batches side by side */
-                                sessions: {
-                                    image: number;
-                                    text: number;
-                                };
-                                max_length: number;
-                            }[];
-                        };
-                    };
-                };
-                /** @description every error has this shape */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["getLoadedModels"];
         put?: never;
         post?: never;
         delete?: never;
@@ -206,132 +81,7 @@ export interface paths {
          * Embed texts
          * @description Texts → 256-d ALBEF text embeddings (L2-normalised), in input order. Caption clean-up follows ALBEF's pre_caption unless turned off.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            /** @description give exactly one of `text` or `texts` */
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description one text */
-                        text?: string;
-                        /** @description several texts */
-                        texts?: string[];
-                        /** @description model name (GET /models); the first loaded model when omitted */
-                        model?: string;
-                        /**
-                         * @description ALBEF's pre_caption clean-up (lowercase, drop punctuation, ≤ 30 words)
-                         * @default true
-                         */
-                        caption_cleanup?: boolean;
-                        /**
-                         * @description `float`: arrays of numbers; `base64`: each vector as base64 of little-endian float32
-                         * @default float
-                         */
-                        encoding_format?: "float" | "base64";
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        /** @description time an item waited in the batch queue before its batch started, in ms */
-                        "x-queue-time"?: string;
-                        /** @description run time of the item's batch, in ms */
-                        "x-inference-time"?: string;
-                        /** @description time from the request arriving until its vectors were ready, in ms */
-                        "x-total-time"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            model: string;
-                            modality: "text" | "image";
-                            dim: number;
-                            /** @description L2-normalised vectors, in input order */
-                            embeddings: (number[] | string)[];
-                        };
-                    };
-                };
-                /** @description every error has this shape */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["embedText"];
         delete?: never;
         options?: never;
         head?: never;
@@ -351,164 +101,7 @@ export interface paths {
          * Embed images
          * @description Images → 256-d ALBEF image embeddings (L2-normalised), in input order. Send multipart/form-data (each file part one image, optional `model` and `encoding_format` fields), JSON with `url`/`urls`/`image`/`images`, or one raw image body with an image/* content type.
          */
-        post: {
-            parameters: {
-                query?: {
-                    model?: string;
-                    /** @description `float`: arrays of numbers; `base64`: each vector as base64 of little-endian float32 */
-                    encoding_format?: "float" | "base64";
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description http(s) URL of one image */
-                        url?: string;
-                        urls?: string[];
-                        /** @description base64 image bytes or a data: URI (JPEG, PNG, WebP, GIF, TIFF, AVIF/HEIF) */
-                        image?: string;
-                        images?: string[];
-                        /** @description model name (GET /models); the first loaded model when omitted */
-                        model?: string;
-                        /**
-                         * @description `float`: arrays of numbers; `base64`: each vector as base64 of little-endian float32
-                         * @default float
-                         */
-                        encoding_format?: "float" | "base64";
-                    };
-                    "multipart/form-data": {
-                        /** @description image files, one per part, embedded in order (any part name) */
-                        file?: string[];
-                        /** @description model name (GET /models); the first loaded model when omitted */
-                        model?: string;
-                        /**
-                         * @description `float`: arrays of numbers; `base64`: each vector as base64 of little-endian float32
-                         * @default float
-                         */
-                        encoding_format?: "float" | "base64";
-                    };
-                    "image/*": string;
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        /** @description time an item waited in the batch queue before its batch started, in ms */
-                        "x-queue-time"?: string;
-                        /** @description run time of the item's batch, in ms */
-                        "x-inference-time"?: string;
-                        /** @description time to decode and resize an image (only when the request has images), in ms */
-                        "x-decode-time"?: string;
-                        /** @description time from the request arriving until its vectors were ready, in ms */
-                        "x-total-time"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            model: string;
-                            modality: "text" | "image";
-                            dim: number;
-                            /** @description L2-normalised vectors, in input order */
-                            embeddings: (number[] | string)[];
-                        };
-                    };
-                };
-                /** @description every error has this shape */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["embedImage"];
         delete?: never;
         options?: never;
         head?: never;
@@ -528,161 +121,7 @@ export interface paths {
          * OpenAI-compatible embeddings
          * @description Texts and images in one call; `data[i]` answers `input[i]`. Text and image vectors share one space, so cosine(text, image) ranks matches.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description a string, or an array of strings, {"text"} and {"image"} items (mixed freely) */
-                        input: string | (string | ({
-                            text: string;
-                        } | {
-                            /** @description http(s) URL or data: URI */
-                            image: string;
-                        }))[];
-                        /** @description model name (GET /models); the first loaded model when omitted */
-                        model?: string;
-                        /**
-                         * @description `float`: arrays of numbers; `base64`: each vector as base64 of little-endian float32
-                         * @default float
-                         */
-                        encoding_format?: "float" | "base64";
-                        /** @description must equal the model's dimension when given: ALBEF was not trained for truncated vectors */
-                        dimensions?: number;
-                        /** @description accepted and ignored */
-                        user?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        /** @description time an item waited in the batch queue before its batch started, in ms */
-                        "x-queue-time"?: string;
-                        /** @description run time of the item's batch, in ms */
-                        "x-inference-time"?: string;
-                        /** @description time to decode and resize an image (only when the request has images), in ms */
-                        "x-decode-time"?: string;
-                        /** @description time from the request arriving until its vectors were ready, in ms */
-                        "x-total-time"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            object: "list";
-                            data: {
-                                /** @enum {string} */
-                                object: "embedding";
-                                index: number;
-                                embedding: number[] | string;
-                            }[];
-                            model: string;
-                            usage: {
-                                prompt_tokens: number;
-                                total_tokens: number;
-                            };
-                        };
-                    };
-                };
-                /** @description errors under /v1/: OpenAI's shape, a superset of Error */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["OpenAIError"];
-                    };
-                };
-                /** @description errors under /v1/: OpenAI's shape, a superset of Error */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["OpenAIError"];
-                    };
-                };
-                /** @description errors under /v1/: OpenAI's shape, a superset of Error */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["OpenAIError"];
-                    };
-                };
-                /** @description errors under /v1/: OpenAI's shape, a superset of Error */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["OpenAIError"];
-                    };
-                };
-                /** @description errors under /v1/: OpenAI's shape, a superset of Error */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["OpenAIError"];
-                    };
-                };
-                /** @description errors under /v1/: OpenAI's shape, a superset of Error */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["OpenAIError"];
-                    };
-                };
-                /** @description errors under /v1/: OpenAI's shape, a superset of Error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["OpenAIError"];
-                    };
-                };
-                /** @description errors under /v1/: OpenAI's shape, a superset of Error */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["OpenAIError"];
-                    };
-                };
-                /** @description errors under /v1/: OpenAI's shape, a superset of Error */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["OpenAIError"];
-                    };
-                };
-                /** @description errors under /v1/: OpenAI's shape, a superset of Error */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["OpenAIError"];
-                    };
-                };
-            };
-        };
+        post: operations["createEmbedding"];
         delete?: never;
         options?: never;
         head?: never;
@@ -697,60 +136,7 @@ export interface paths {
             cookie?: never;
         };
         /** OpenAI-compatible model list */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            object: "list";
-                            data: {
-                                /** @description the model name to pass as `model` */
-                                id: string;
-                                /** @enum {string} */
-                                object: "model";
-                                /** @description when the model directory was converted (Unix seconds) */
-                                created: number;
-                                owned_by: string;
-                                /** @description what it embeds, into one shared space */
-                                modalities: ("text" | "image")[];
-                                /** @description length of its vectors, the only `dimensions` it accepts */
-                                dimensions: number;
-                            }[];
-                        };
-                    };
-                };
-                /** @description errors under /v1/: OpenAI's shape, a superset of Error */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["OpenAIError"];
-                    };
-                };
-                /** @description errors under /v1/: OpenAI's shape, a superset of Error */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["OpenAIError"];
-                    };
-                };
-            };
-        };
+        get: operations["listModels"];
         put?: never;
         post?: never;
         delete?: never;
@@ -767,67 +153,7 @@ export interface paths {
             cookie?: never;
         };
         /** One model, OpenAI-compatible */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    model: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description the model name to pass as `model` */
-                            id: string;
-                            /** @enum {string} */
-                            object: "model";
-                            /** @description when the model directory was converted (Unix seconds) */
-                            created: number;
-                            owned_by: string;
-                            /** @description what it embeds, into one shared space */
-                            modalities: ("text" | "image")[];
-                            /** @description length of its vectors, the only `dimensions` it accepts */
-                            dimensions: number;
-                        };
-                    };
-                };
-                /** @description errors under /v1/: OpenAI's shape, a superset of Error */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["OpenAIError"];
-                    };
-                };
-                /** @description errors under /v1/: OpenAI's shape, a superset of Error */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["OpenAIError"];
-                    };
-                };
-                /** @description errors under /v1/: OpenAI's shape, a superset of Error */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["OpenAIError"];
-                    };
-                };
-            };
-        };
+        get: operations["retrieveModel"];
         put?: never;
         post?: never;
         delete?: never;
@@ -840,7 +166,16 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /** @description every error has this shape */
+        /**
+         * @description every error has this shape
+         * @example {
+         *       "error": {
+         *         "code": "model_not_found",
+         *         "message": "unknown model \"nope\"; loaded: albef_4m",
+         *         "request_id": "req-1"
+         *       }
+         *     }
+         */
         Error: {
             error: {
                 /** @description stable machine-readable code */
@@ -851,7 +186,18 @@ export interface components {
                 request_id?: string;
             };
         };
-        /** @description errors under /v1/: OpenAI's shape, a superset of Error */
+        /**
+         * @description errors under /v1/: OpenAI's shape, a superset of Error
+         * @example {
+         *       "error": {
+         *         "message": "unknown model \"nope\"; loaded: albef_4m",
+         *         "type": "invalid_request_error",
+         *         "code": "model_not_found",
+         *         "param": "model",
+         *         "request_id": "req-1"
+         *       }
+         *     }
+         */
         OpenAIError: {
             error: {
                 message: string;
@@ -866,6 +212,260 @@ export interface components {
                 request_id?: string;
             };
         };
+        /** @description one L2-normalised vector: numbers (`float`) or base64 of little-endian float32 (`base64`) */
+        Embedding: number[] | string;
+        /**
+         * @description the vectors, in input order
+         * @example {
+         *       "model": "albef_4m",
+         *       "modality": "text",
+         *       "dim": 256,
+         *       "embeddings": [
+         *         [
+         *           0.0213,
+         *           -0.0478,
+         *           0.0051
+         *         ]
+         *       ]
+         *     }
+         */
+        EmbeddingResponse: {
+            model: string;
+            modality: "text" | "image";
+            dim: number;
+            /** @description L2-normalised vectors, in input order */
+            embeddings: components["schemas"]["Embedding"][];
+        };
+        /**
+         * @description give exactly one of `text` or `texts`
+         * @example {
+         *       "texts": [
+         *         "a dog on a skateboard",
+         *         "two people at the beach"
+         *       ]
+         *     }
+         */
+        EmbedTextRequest: {
+            /** @description one text */
+            text?: string;
+            /** @description several texts */
+            texts?: string[];
+            /** @description model name (GET /models); the first loaded model when omitted */
+            model?: string;
+            /**
+             * @description ALBEF's pre_caption clean-up (lowercase, drop punctuation, ≤ 30 words)
+             * @default true
+             */
+            caption_cleanup?: boolean;
+            /**
+             * @description `float`: arrays of numbers; `base64`: each vector as base64 of little-endian float32
+             * @default float
+             */
+            encoding_format?: "float" | "base64";
+        };
+        /**
+         * @description give exactly one of `url`, `urls`, `image`, `images`
+         * @example {
+         *       "urls": [
+         *         "https://example.com/cat.jpg"
+         *       ]
+         *     }
+         */
+        EmbedImageRequest: {
+            /** @description http(s) URL of one image */
+            url?: string;
+            urls?: string[];
+            /** @description base64 image bytes or a data: URI (JPEG, PNG, WebP, GIF, TIFF, AVIF/HEIF) */
+            image?: string;
+            images?: string[];
+            /** @description model name (GET /models); the first loaded model when omitted */
+            model?: string;
+            /**
+             * @description `float`: arrays of numbers; `base64`: each vector as base64 of little-endian float32
+             * @default float
+             */
+            encoding_format?: "float" | "base64";
+        };
+        /** @description multipart/form-data: each file part is one image */
+        EmbedImageMultipartRequest: {
+            /** @description image files, one per part, embedded in order (any part name) */
+            file?: string[];
+            /** @description model name (GET /models); the first loaded model when omitted */
+            model?: string;
+            /**
+             * @description `float`: arrays of numbers; `base64`: each vector as base64 of little-endian float32
+             * @default float
+             */
+            encoding_format?: "float" | "base64";
+        };
+        /** @description a text (as a plain string is) */
+        OpenAITextItem: {
+            text: string;
+        };
+        /** @description an image, embedded into the same space as the texts */
+        OpenAIImageItem: {
+            /** @description http(s) URL or data: URI */
+            image: string;
+        };
+        /** @description a text (a string or {"text"}) or an image */
+        OpenAIInputItem: string | components["schemas"]["OpenAITextItem"] | components["schemas"]["OpenAIImageItem"];
+        /**
+         * @example {
+         *       "model": "albef_4m",
+         *       "input": [
+         *         "a dog on a skateboard",
+         *         {
+         *           "image": "https://example.com/dog.jpg"
+         *         }
+         *       ]
+         *     }
+         */
+        OpenAIEmbeddingRequest: {
+            /** @description a string, or an array of strings, {"text"} and {"image"} items (mixed freely) */
+            input: string | components["schemas"]["OpenAIInputItem"][];
+            /** @description model name (GET /models); the first loaded model when omitted */
+            model?: string;
+            /**
+             * @description `float`: arrays of numbers; `base64`: each vector as base64 of little-endian float32
+             * @default float
+             */
+            encoding_format?: "float" | "base64";
+            /** @description must equal the model's dimension when given: ALBEF was not trained for truncated vectors */
+            dimensions?: number;
+            /** @description accepted and ignored */
+            user?: string;
+        };
+        /** @description the vector of one input item */
+        OpenAIEmbedding: {
+            /** @enum {string} */
+            object: "embedding";
+            /** @description position in `input` */
+            index: number;
+            embedding: components["schemas"]["Embedding"];
+        };
+        /** @description tokens the request used (images count none) */
+        OpenAIUsage: {
+            /** @description token ids fed to the text tower, [CLS] included */
+            prompt_tokens: number;
+            total_tokens: number;
+        };
+        /**
+         * @description the vectors in OpenAI's shape: `data[i]` answers `input[i]`
+         * @example {
+         *       "object": "list",
+         *       "data": [
+         *         {
+         *           "object": "embedding",
+         *           "index": 0,
+         *           "embedding": [
+         *             0.0213,
+         *             -0.0478,
+         *             0.0051
+         *           ]
+         *         }
+         *       ],
+         *       "model": "albef_4m",
+         *       "usage": {
+         *         "prompt_tokens": 7,
+         *         "total_tokens": 7
+         *       }
+         *     }
+         */
+        OpenAIEmbeddingResponse: {
+            /** @enum {string} */
+            object: "list";
+            data: components["schemas"]["OpenAIEmbedding"][];
+            model: string;
+            usage: components["schemas"]["OpenAIUsage"];
+        };
+        /** @description one loaded model */
+        ModelInfo: {
+            name: string;
+            dim: number;
+            image_res: number;
+            precision: string;
+            /** @description execution provider per tower */
+            provider: {
+                image: string;
+                text: string;
+            };
+            /** @description ONNX Runtime sessions per tower, running batches side by side */
+            sessions: {
+                image: number;
+                text: number;
+            };
+            max_length: number;
+        };
+        /**
+         * @description the loaded models; `default` answers requests that name none
+         * @example {
+         *       "default": "albef_4m",
+         *       "models": [
+         *         {
+         *           "name": "albef_4m",
+         *           "dim": 256,
+         *           "image_res": 384,
+         *           "precision": "fp32",
+         *           "provider": {
+         *             "image": "cpu",
+         *             "text": "cpu"
+         *           },
+         *           "sessions": {
+         *             "image": 1,
+         *             "text": 1
+         *           },
+         *           "max_length": 30
+         *         }
+         *       ]
+         *     }
+         */
+        ModelsResponse: {
+            default: string;
+            models: components["schemas"]["ModelInfo"][];
+        };
+        /**
+         * @description a loaded model, in OpenAI's shape plus what it embeds
+         * @example {
+         *       "id": "albef_4m",
+         *       "object": "model",
+         *       "created": 1764201600,
+         *       "owned_by": "albef-embed",
+         *       "modalities": [
+         *         "text",
+         *         "image"
+         *       ],
+         *       "dimensions": 256
+         *     }
+         */
+        OpenAIModel: {
+            /** @description the model name to pass as `model` */
+            id: string;
+            /** @enum {string} */
+            object: "model";
+            /** @description when the model directory was converted (Unix seconds) */
+            created: number;
+            owned_by: string;
+            /** @description what it embeds, into one shared space */
+            modalities: ("text" | "image")[];
+            /** @description length of its vectors, the only `dimensions` it accepts */
+            dimensions: number;
+        };
+        /** @description the loaded models, in OpenAI's list shape */
+        OpenAIModelList: {
+            /** @enum {string} */
+            object: "list";
+            data: components["schemas"]["OpenAIModel"][];
+        };
+        /**
+         * @description the service state
+         * @example {
+         *       "status": "ready"
+         *     }
+         */
+        StatusResponse: {
+            /** @description ok; or the service phase: starting, loading, ready, failed, draining */
+            status: string;
+        };
     };
     responses: never;
     parameters: never;
@@ -874,4 +474,551 @@ export interface components {
     pathItems: never;
 }
 export type $defs = Record<string, never>;
-export type operations = Record<string, never>;
+export interface operations {
+    getLiveness: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the service state */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StatusResponse"];
+                };
+            };
+        };
+    };
+    getReadiness: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the service state */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StatusResponse"];
+                };
+            };
+            /** @description the service state */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StatusResponse"];
+                };
+            };
+        };
+    };
+    getMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Prometheus text exposition format */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+        };
+    };
+    getLoadedModels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the loaded models; `default` answers requests that name none */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelsResponse"];
+                };
+            };
+            /** @description API keys are configured and none or a wrong one was given */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description queue full (with Retry-After), models not loaded yet, or shutting down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    embedText: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EmbedTextRequest"];
+            };
+        };
+        responses: {
+            /** @description the vectors, in input order */
+            200: {
+                headers: {
+                    /** @description time an item waited in the batch queue before its batch started, in ms */
+                    "x-queue-time"?: string;
+                    /** @description run time of the item's batch, in ms */
+                    "x-inference-time"?: string;
+                    /** @description time from the request arriving until its vectors were ready, in ms */
+                    "x-total-time"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmbeddingResponse"];
+                };
+            };
+            /** @description malformed or invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description API keys are configured and none or a wrong one was given */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unknown model (or route) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over a size or count limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported image type or request content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description inference failed */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description queue full (with Retry-After), models not loaded yet, or shutting down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description an item waited past the request deadline */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    embedImage: {
+        parameters: {
+            query?: {
+                model?: string;
+                /** @description `float`: arrays of numbers; `base64`: each vector as base64 of little-endian float32 */
+                encoding_format?: "float" | "base64";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EmbedImageRequest"];
+                "multipart/form-data": components["schemas"]["EmbedImageMultipartRequest"];
+                "image/*": string;
+            };
+        };
+        responses: {
+            /** @description the vectors, in input order */
+            200: {
+                headers: {
+                    /** @description time an item waited in the batch queue before its batch started, in ms */
+                    "x-queue-time"?: string;
+                    /** @description run time of the item's batch, in ms */
+                    "x-inference-time"?: string;
+                    /** @description time to decode and resize an image (only when the request has images), in ms */
+                    "x-decode-time"?: string;
+                    /** @description time from the request arriving until its vectors were ready, in ms */
+                    "x-total-time"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmbeddingResponse"];
+                };
+            };
+            /** @description malformed or invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description API keys are configured and none or a wrong one was given */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unknown model (or route) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over a size or count limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported image type or request content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description an image that cannot be decoded */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description inference failed */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description an image URL could not be fetched */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description queue full (with Retry-After), models not loaded yet, or shutting down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description an item waited past the request deadline */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createEmbedding: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OpenAIEmbeddingRequest"];
+            };
+        };
+        responses: {
+            /** @description the vectors in OpenAI's shape: `data[i]` answers `input[i]` */
+            200: {
+                headers: {
+                    /** @description time an item waited in the batch queue before its batch started, in ms */
+                    "x-queue-time"?: string;
+                    /** @description run time of the item's batch, in ms */
+                    "x-inference-time"?: string;
+                    /** @description time to decode and resize an image (only when the request has images), in ms */
+                    "x-decode-time"?: string;
+                    /** @description time from the request arriving until its vectors were ready, in ms */
+                    "x-total-time"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIEmbeddingResponse"];
+                };
+            };
+            /** @description malformed or invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description API keys are configured and none or a wrong one was given */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description unknown model (or route) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description over a size or count limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description unsupported image type or request content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description an image that cannot be decoded */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description inference failed */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description an image URL could not be fetched */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description queue full (with Retry-After), models not loaded yet, or shutting down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description an item waited past the request deadline */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+        };
+    };
+    listModels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the loaded models, in OpenAI's list shape */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIModelList"];
+                };
+            };
+            /** @description API keys are configured and none or a wrong one was given */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description queue full (with Retry-After), models not loaded yet, or shutting down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+        };
+    };
+    retrieveModel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                model: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a loaded model, in OpenAI's shape plus what it embeds */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIModel"];
+                };
+            };
+            /** @description API keys are configured and none or a wrong one was given */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description unknown model (or route) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description queue full (with Retry-After), models not loaded yet, or shutting down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+        };
+    };
+}
