@@ -12,7 +12,8 @@ Commands:
   convert   checkpoint (.pth) → model dir      (albef-embed convert --help)
   fetch     download an official model, convert it
   synth     random-weight model of the official shape, for benchmarks
-  embed     one-off embeddings as JSON, or a folder / text file to JSON lines
+  embed     one-off embeddings as JSON, or a folder / text file to JSON lines (--shard I/N: a part)
+  merge     join the parts of a sharded embed run into one JSON lines file
   healthcheck  exit 0 when the local service is ready (container HEALTHCHECK)
 `;
 
@@ -27,6 +28,8 @@ async function main(argv: string[]): Promise<void> {
       return (await import('./server.js')).serveCommand(rest);
     case 'embed':
       return (await import('./cli/embed-command.js')).embedCommand(rest);
+    case 'merge':
+      return (await import('./cli/merge-command.js')).mergeCommand(rest);
     case 'fetch':
       return (await import('./cli/fetch-command.js')).fetchCommand(rest);
     case 'healthcheck':

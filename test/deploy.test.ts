@@ -1,15 +1,17 @@
 // Deployment files checked against the real server: Dockerfiles linted (dockerfile-utils, the
 // linter behind VS Code's Docker support), Kubernetes manifests parsed and cross-checked: ports,
-// probe paths, env names and values against the config schema, drain budget, selectors.
+// probe paths, env names and values against the config schema, drain budget, selectors; the
+// indexing Job's arguments parsed by the real command line, its shard count against its completions.
 // (No Docker engine or cluster runs here; these checks are what can run.)
 
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { validate } from 'dockerfile-utils';
 import ort from 'onnxruntime-node';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { parseAllDocuments } from 'yaml';
 import { buildApp } from '../src/app.js';
+import { indexOptions, parseEmbedArgs } from '../src/cli/embed-command.js';
 import { ConfigSchema, describeConfig, loadConfig, resolveConfig } from '../src/config.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
 
@@ -63,19 +65,28 @@ t.test('install policy: every dependency install script is decided in allowScrip
   t.match(readFileSync(join(PACKAGE_ROOT, 'Dockerfile.gpu'), 'utf8'), /npm run onnxruntime:cuda12/, 'the GPU image installs the CUDA binaries on purpose');
 });
 
-t.test('Kubernetes base', async (t) => {
-  const dir = join(PACKAGE_ROOT, 'deploy', 'kubernetes');
+const K8S = join(PACKAGE_ROOT, 'deploy', 'kubernetes');
+/** The indexing Job runs once, on demand: it stays out of the Kustomize base. */
+const STANDALONE = ['index-job.yaml'];
+
+/** The manifests of `files`, by kind. */
+function manifests(t: Test, files: string[]): Map<string, Record<string, any>> {
   const docs = new Map<string, Record<string, any>>();
-  for (const f of readdirSync(dir).filter((f) => f.endsWith('.yaml'))) {
-    for (const d of parseAllDocuments(readFileSync(join(dir, f), 'utf8'))) {
+  for (const f of files) {
+    for (const d of parseAllDocuments(readFileSync(join(K8S, f), 'utf8'))) {
       t.same(d.errors, [], `${f} parses`);
       const o = d.toJS() as Record<string, any>;
       docs.set(o.kind as string, o);
     }
   }
+  return docs;
+}
+
+t.test('Kubernetes base', async (t) => {
+  const files = readdirSync(K8S).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml' && !STANDALONE.includes(f));
+  const docs = manifests(t, [...files, 'kustomization.yaml']);
   const kustomization = docs.get('Kustomization')!;
-  const files = readdirSync(dir).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml');
-  t.same([...kustomization.resources].sort(), files.sort(), 'kustomization lists every manifest');
+  t.same([...kustomization.resources].sort(), files.sort(), 'kustomization lists every manifest of the service');
 
   const deploy = docs.get('Deployment')!;
   const pod = deploy.spec.template;
@@ -108,4 +119,39 @@ t.test('Kubernetes base', async (t) => {
   t.match(hpa.spec.scaleTargetRef, { kind: 'Deployment', name: deploy.metadata.name });
   t.equal(hpa.spec.metrics[0].resource.name, 'cpu');
   t.ok(Object.keys(ConfigSchema.properties).length > 0 && defaults.port === 8080);
+});
+
+t.test('Kubernetes indexing Job', async (t) => {
+  const base = manifests(t, ['deployment.yaml', 'pvc.yaml']);
+  const docs = manifests(t, ['index-job.yaml']);
+  const job = docs.get('Job')!;
+  const spec = job.spec;
+  t.equal(spec.completionMode, 'Indexed', 'an Indexed Job: each pod gets JOB_COMPLETION_INDEX');
+  t.equal(spec.parallelism, spec.completions, 'completions = parallelism = N');
+  t.equal(spec.template.spec.restartPolicy, 'Never', 'required by backoffLimitPerIndex');
+  const pod = spec.template.spec;
+  const deployment = base.get('Deployment')!.spec.template.spec;
+  t.same(pod.initContainers, deployment.initContainers, "the Deployment's init container, as it is");
+  t.same(pod.securityContext, deployment.securityContext, "the Deployment's pod security context");
+  const claims = Object.fromEntries(pod.volumes.map((v: { name: string; persistentVolumeClaim?: { claimName: string } }) => [v.name, v.persistentVolumeClaim?.claimName]));
+  t.equal(claims.models, base.get('PersistentVolumeClaim')!.metadata.name, "the model from the service's PVC");
+
+  const c = pod.containers[0];
+  t.equal(c.args[0], 'embed');
+  for (const index of [0, spec.completions - 1]) {
+    const o = indexOptions(parseEmbedArgs(c.args.slice(1)), { JOB_COMPLETION_INDEX: String(index) });
+    t.same(o.shard, { index, count: spec.completions }, `pod ${index} embeds shard ${index} of ${spec.completions}: --shards matches completions`);
+    t.equal(o.out, `/output/part-${index}.jsonl`, 'its own part file');
+  }
+  const o = indexOptions(parseEmbedArgs(c.args.slice(1)), { JOB_COMPLETION_INDEX: '0' });
+  const mount = (path: string) => c.volumeMounts.find((m: { mountPath: string }) => path.startsWith(m.mountPath));
+  t.equal(mount(o.model).name, 'models', '--model is on the models volume');
+  t.equal(mount(o.images!).name, 'images', '--images is on the images volume');
+  t.equal(mount(o.out).name, 'output', '--out is on the output volume');
+  t.notOk(mount(o.out).readOnly, 'the output volume is writable');
+  const output = docs.get('PersistentVolumeClaim')!;
+  t.equal(claims.output, output.metadata.name, 'the output claim is defined here');
+  t.same(output.spec.accessModes, ['ReadWriteMany'], 'written by pods on several nodes');
+  t.ok(c.resources.limits.cpu && c.resources.requests.memory && c.resources.limits.memory, 'resources set; the CPU limit sizes the threads');
+  t.match(readFileSync(join(K8S, 'index-job.yaml'), 'utf8'), /albef-embed merge --out \S+ \/output\/part-\*\.jsonl/, 'the merge step is written down');
 });
