@@ -6,13 +6,14 @@ ARG NODE_IMAGE=node:22-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
-COPY package.json package-lock.json .npmrc tsconfig.json tsconfig.build.json ./
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY bench ./bench
 COPY test/helpers ./test/helpers
 COPY assets ./assets
-# .npmrc skips onnxruntime-node's CUDA download: the CPU binaries ship in the package.
-RUN npm ci --no-audit --no-fund && npm prune --omit=dev --no-audit --no-fund
+# The CPU binaries ship in onnxruntime-node; its install script would only download CUDA libraries.
+# package.json's allowScripts denies it on npm >= 11.19; this image's npm 10 reads the variable instead.
+RUN ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund && npm prune --omit=dev --no-audit --no-fund
 
 FROM build AS models
 ARG BAKE_MODEL=""

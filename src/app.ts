@@ -9,6 +9,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Config } from './config.js';
+import { errorBody, isOpenAIPath, withOpenAIErrorSchemas, type ErrorShape } from './error-body.js';
 import { AppError, OverloadedError, UnauthorizedError } from './errors.js';
 import { ClientGoneError } from './inference/batcher.js';
 import { Metrics } from './metrics.js';
@@ -19,8 +20,10 @@ import { metricsRoutes } from './routes/metrics.js';
 import { modelRoutes } from './routes/models.js';
 import { openaiRoutes } from './routes/openai-embeddings.js';
 import { classifyRoutes } from './routes/classify.js';
+import { openaiModelRoutes } from './routes/openai-models.js';
 import { rerankRoutes } from './routes/rerank.js';
-import { ErrorResponse } from './schemas.js';
+import { PACKAGE_VERSION } from './paths.js';
+import { SHARED_SCHEMAS } from './schemas.js';
 import { Service, type ServiceOptions } from './service.js';
 
 declare module 'fastify' {
@@ -47,12 +50,16 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     requestIdHeader: 'x-request-id',
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false } },
+    // `example` is OpenAPI's annotation (in the named schemas), not a validation keyword.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false, keywords: ['example'] } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const metrics = new Metrics();
   app.decorate('service', new Service(config, metrics, options));
-  app.addSchema(ErrorResponse);
+  for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
+  app.addHook('onRoute', (route) => {
+    if (isOpenAIPath(route.url) && route.schema?.response) route.schema.response = withOpenAIErrorSchemas(route.schema.response);
+  });
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
@@ -87,7 +94,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   });
 
   app.setErrorHandler((err: FastifyError | AppError, req, reply) => {
-    const { status, code, message, index } = describeError(err);
+    const shape = describeError(err);
+    const { status, code, message } = shape;
     if (err instanceof ClientGoneError) {
       req.log.debug('client went away before inference');
     } else if (status === 503 || status === 504) {
@@ -98,11 +106,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       req.log.info({ code, status }, message);
     }
     if (err instanceof OverloadedError) reply.header('retry-after', String(err.retryAfterS));
-    void reply.status(status).send({ error: { code, message, ...(index !== undefined ? { index } : {}), request_id: req.id } });
+    void reply.status(status).send(errorBody(shape, req.url, req.id));
   });
 
   app.setNotFoundHandler((req, reply) => {
-    void reply.status(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}`, request_id: req.id } });
+    const path = req.url.split('?')[0]!;
+    void reply.status(404).send(errorBody({ status: 404, code: 'not_found', message: `no route ${req.method} ${path}` }, path, req.id));
   });
 
   if (config.cors) await app.register(cors, { origin: true });
@@ -128,7 +137,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       openapi: '3.0.3',
       info: {
         title: 'albef-embed',
-        version: '1.0.0',
+        version: PACKAGE_VERSION,
         description: 'ALBEF image and text embeddings (256-d, L2-normalised) faithful to the official ALBEF code.',
       },
       components: config.apiKey.length ? { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } } : {},
@@ -144,6 +153,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(embedTextRoutes);
   await app.register(embedImageRoutes);
   await app.register(openaiRoutes);
+  await app.register(openaiModelRoutes);
   await app.register(rerankRoutes);
   await app.register(classifyRoutes);
 
@@ -154,19 +164,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   return app;
 }
 
-interface ErrorShape {
-  status: number;
-  code: string;
-  message: string;
-  index?: number;
-}
-
 /** Maps any error to the JSON error contract (SPEC §4). */
 export function describeError(err: unknown): ErrorShape {
-  if (err instanceof AppError) return { status: err.status, code: err.code, message: err.message, index: err.index };
+  if (err instanceof AppError) return { status: err.status, code: err.code, message: err.message, index: err.index, param: err.param };
   if (err instanceof ClientGoneError) return { status: 499, code: 'client_closed_request', message: err.message };
   const e = err as FastifyError & { part?: unknown };
-  if (e.validation) return { status: 400, code: 'invalid_request', message: e.message };
+  if (e.validation) return { status: 400, code: 'invalid_request', message: e.message, param: validationParam(e.validation) };
   switch (e.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return { status: 413, code: 'body_too_large', message: 'request body is over the size limit' };
@@ -190,4 +193,12 @@ export function describeError(err: unknown): ErrorShape {
     return { status: e.statusCode, code: (e.code ?? 'bad_request').toLowerCase(), message: e.message };
   }
   return { status: 500, code: 'internal_error', message: 'internal error' };
+}
+
+/** The top-level field a validation error is about: `/dimensions` → dimensions; an unknown or missing field by its name. */
+function validationParam(errors: NonNullable<FastifyError['validation']>): string | undefined {
+  const first = errors[0];
+  if (!first) return undefined;
+  const params = first.params as { additionalProperty?: string; missingProperty?: string };
+  return first.instancePath.split('/')[1] || params.additionalProperty || params.missingProperty;
 }

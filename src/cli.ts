@@ -12,7 +12,8 @@ Commands:
   convert   checkpoint (.pth) → model dir      (albef-embed convert --help)
   fetch     download an official model, convert it
   synth     random-weight model of the official shape, for benchmarks
-  embed     one-off embeddings as JSON, or a folder / text file to JSON lines
+  embed     one-off embeddings as JSON, or a folder / text file to JSON lines (--shard I/N: a part)
+  merge     join the parts of a sharded embed run into one JSON lines file
   rerank    one-off image–text matching scores of documents against a query, as JSON
   classify  one-off zero-shot classification of images against labels, as JSON
   healthcheck  exit 0 when the local service is ready (container HEALTHCHECK)
@@ -33,6 +34,8 @@ async function main(argv: string[]): Promise<void> {
       return (await import('./cli/match-command.js')).rerankCommand(rest);
     case 'classify':
       return (await import('./cli/match-command.js')).classifyCommand(rest);
+    case 'merge':
+      return (await import('./cli/merge-command.js')).mergeCommand(rest);
     case 'fetch':
       return (await import('./cli/fetch-command.js')).fetchCommand(rest);
     case 'healthcheck':

@@ -5,7 +5,7 @@
 import type { Config } from './config.js';
 import { BadRequestError, PayloadTooLargeError } from './errors.js';
 import type { Metrics } from './metrics.js';
-import { ClientGoneError, type Departure } from './inference/batcher.js';
+import { ClientGoneError, type BatchTiming, type Departure } from './inference/batcher.js';
 import { preCaption } from './inference/caption.js';
 import type { ImagePreprocessor } from './inference/image-preprocessor.js';
 import type { LoadedModel, ModelPool } from './inference/model-pool.js';
@@ -15,11 +15,19 @@ export type Limits = Pick<Config, 'maxItems' | 'maxTextChars' | 'maxImageBytes' 
 
 export type ImageInput = { bytes: Uint8Array } | { url: string };
 
+/** Where a request's time went (ms), each the longest among its items: for the response headers. */
+export interface RequestTiming extends BatchTiming {
+  /** Decoding and resizing an image on a worker (images only). */
+  decodeMs: number;
+}
+
 export interface EmbedOptions<S extends Departure = AbortSignal> {
   /** Aborted when the client goes away: queued items are then dropped before inference. */
   signal?: S;
   /** Epoch ms; defaults to now + requestTimeoutMs. */
   deadline?: number;
+  /** Filled in as the request's items are decoded and run. */
+  timing?: RequestTiming;
 }
 
 export interface TextResult {
@@ -74,7 +82,7 @@ export class Embedder {
     this.checkCount(texts.length, 'texts');
     const ids = this.tokenize(model, texts, cleanup);
     const deadline = options.deadline ?? Date.now() + this.limits.requestTimeoutMs;
-    const vectors = await allOrFirstError(model.textBatcher.submitAll(ids, { deadline, signal: options.signal }));
+    const vectors = await allOrFirstError(model.textBatcher.submitAll(ids, { deadline, signal: options.signal, timing: options.timing }));
     this.metrics?.items.inc({ model: model.name, modality: 'text' }, texts.length);
     return { vectors, tokens: ids.reduce((n, r) => n + r.length, 0) };
   }
@@ -96,27 +104,28 @@ export class Embedder {
   }
 
   /** Encoded image → resized RGB pixels at the model's resolution, on a decode worker. */
-  async decodeImage(model: LoadedModel, bytes: Uint8Array, index?: number, signal?: AbortSignal): Promise<Uint8Array> {
+  async decodeImage(model: LoadedModel, bytes: Uint8Array, index?: number, signal?: AbortSignal, timing?: RequestTiming): Promise<Uint8Array> {
     const options = { size: model.manifest.preprocessing.image.size, maxPixels: this.limits.maxImagePixels };
     const image = await this.images.run(bytes, options, index, signal);
     this.metrics?.stageDuration.observe({ stage: 'decode_wait', model: model.name }, image.waitMs / 1000);
     this.metrics?.stageDuration.observe({ stage: 'decode', model: model.name }, image.decodeMs / 1000);
+    if (timing && image.decodeMs > timing.decodeMs) timing.decodeMs = image.decodeMs;
     return image.rgb;
   }
 
   /** Image bytes (fetched when given by URL) → resized RGB pixels, all items concurrently. */
-  private async prepareImages(model: LoadedModel, inputs: ImageInput[], signal?: AbortSignal): Promise<Uint8Array[]> {
-    return allOrFirstError(inputs.map(async (input, index) => this.decodeImage(model, await this.imageBytes(model, input, index, signal), index, signal)));
+  private async prepareImages(model: LoadedModel, inputs: ImageInput[], signal?: AbortSignal, timing?: RequestTiming): Promise<Uint8Array[]> {
+    return allOrFirstError(inputs.map(async (input, index) => this.decodeImage(model, await this.imageBytes(model, input, index, signal), index, signal, timing)));
   }
 
   async embedImages(model: LoadedModel, inputs: ImageInput[], options: EmbedOptions = {}): Promise<Float32Array[]> {
     this.checkCount(inputs.length, 'images');
     const deadline = options.deadline ?? Date.now() + this.limits.requestTimeoutMs;
     // Admission before decoding: a full pipeline refuses at once (503) instead of after the work.
-    const enqueue = model.imageBatcher.admit(inputs.length, { deadline, signal: options.signal });
+    const enqueue = model.imageBatcher.admit(inputs.length, { deadline, signal: options.signal, timing: options.timing });
     let pixels: Uint8Array[];
     try {
-      pixels = await this.prepareImages(model, inputs, options.signal);
+      pixels = await this.prepareImages(model, inputs, options.signal, options.timing);
     } catch (e) {
       enqueue();
       if (!options.signal?.aborted) throw e;

@@ -2,15 +2,19 @@
 // for the service, the HTTP status it maps to; routes never invent status codes inline.
 
 export class AppError extends Error {
+  /** The request field at fault, when one is (OpenAI's `param`). */
+  readonly param?: string;
+
   constructor(
     readonly code: string,
     message: string,
     readonly status = 500,
     readonly index?: number,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; param?: string },
   ) {
     super(message, options);
     this.name = new.target.name;
+    this.param = options?.param;
   }
 }
 
@@ -33,8 +37,8 @@ export class WeightsError extends AppError {
 // ---- the service ----
 
 export class BadRequestError extends AppError {
-  constructor(message: string, index?: number, code = 'bad_request') {
-    super(code, message, 400, index);
+  constructor(message: string, index?: number, code = 'bad_request', param?: string) {
+    super(code, message, 400, index, { param });
   }
 }
 
@@ -46,7 +50,7 @@ export class UnauthorizedError extends AppError {
 
 export class ModelNotFoundError extends AppError {
   constructor(name: string, known: string[]) {
-    super('model_not_found', `unknown model ${JSON.stringify(name)}; loaded: ${known.join(', ') || 'none'}`, 404);
+    super('model_not_found', `unknown model ${JSON.stringify(name)}; loaded: ${known.join(', ') || 'none'}`, 404, undefined, { param: 'model' });
   }
 }
 

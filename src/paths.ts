@@ -1,6 +1,7 @@
-// Locates files that ship with the package (the vocabulary), from src/ under tsx/tap or dist/src/.
+// Locates files that ship with the package (the vocabulary), from src/ under tsx/tap or dist/src/,
+// and reads the package's version.
 
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -16,3 +17,4 @@ function findPackageRoot(): string {
 
 export const PACKAGE_ROOT = findPackageRoot();
 export const ASSETS_DIR = join(PACKAGE_ROOT, 'assets');
+export const PACKAGE_VERSION = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;

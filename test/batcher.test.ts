@@ -73,6 +73,23 @@ t.test('items of a client that went away are dropped before inference', async (t
   t.notOk(batches.flat().some((x) => x === 7 || x === 8), 'no inference spent on them');
 });
 
+t.test("a request's timing record gets its items' longest queue wait and batch run, no one else's", async (t) => {
+  const runs: number[] = [];
+  const { b } = make({ maxBatch: 2, maxWaitMs: 0, onBatch: (_size, ms) => runs.push(ms) });
+  const a = { queueMs: 0, inferenceMs: 0 };
+  const c = { queueMs: 0, inferenceMs: 0 };
+  // a's three items take two batches on the one lane; c's item joins the second.
+  const pa = b.submitAll([1, 2, 3], { deadline: far(), timing: a });
+  const pc = b.submitAll([4], { deadline: far(), timing: c });
+  await Promise.all([...pa, ...pc, ...b.submitAll([5], { deadline: far() })]);
+  await b.idle();
+  t.equal(runs.length, 3, 'batches [1, 2], [3, 4], [5]');
+  t.equal(a.inferenceMs, Math.max(runs[0]!, runs[1]!), 'the longer of its two batches');
+  t.equal(c.inferenceMs, runs[1]!, 'only the batch it ran in');
+  t.ok(a.queueMs >= runs[0]!, 'its third item waited for the first batch to end');
+  t.ok(c.queueMs >= runs[0]!);
+});
+
 t.test('a failing batch fails only its own items; the next batch runs', async (t) => {
   let calls = 0;
   const { b } = make({

@@ -1,14 +1,17 @@
 // Deployment files checked against the real server: Dockerfiles linted (dockerfile-utils, the
 // linter behind VS Code's Docker support), Kubernetes manifests parsed and cross-checked: ports,
-// probe paths, env names and values against the config schema, drain budget, selectors.
+// probe paths, env names and values against the config schema, drain budget, selectors; the
+// indexing Job's arguments parsed by the real command line, its shard count against its completions.
 // (No Docker engine or cluster runs here; these checks are what can run.)
 
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { validate } from 'dockerfile-utils';
-import t from 'tap';
+import ort from 'onnxruntime-node';
+import t, { type Test } from 'tap';
 import { parseAllDocuments } from 'yaml';
 import { buildApp } from '../src/app.js';
+import { indexOptions, parseEmbedArgs } from '../src/cli/embed-command.js';
 import { ConfigSchema, describeConfig, loadConfig, resolveConfig } from '../src/config.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
 
@@ -35,19 +38,55 @@ for (const file of ['Dockerfile', 'Dockerfile.gpu']) {
   });
 }
 
-t.test('Kubernetes base', async (t) => {
-  const dir = join(PACKAGE_ROOT, 'deploy', 'kubernetes');
+t.test('install policy: every dependency install script is decided in allowScripts, none needs to run', async (t) => {
+  const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { allowScripts: Record<string, boolean>; scripts: Record<string, string> };
+  t.notOk(existsSync(join(PACKAGE_ROOT, '.npmrc')), 'no project .npmrc (npm warns on keys it does not know)');
+  const withScripts: string[] = [];
+  const visit = (dir: string): void => {
+    if (!existsSync(dir)) return;
+    for (const name of readdirSync(dir)) {
+      if (name.startsWith('.')) continue;
+      if (name.startsWith('@')) {
+        visit(join(dir, name));
+        continue;
+      }
+      const file = join(dir, name, 'package.json');
+      if (!existsSync(file)) continue;
+      const { name: pkgName, scripts = {} } = JSON.parse(readFileSync(file, 'utf8')) as { name: string; scripts?: Record<string, string> };
+      if (scripts.preinstall || scripts.install || scripts.postinstall) withScripts.push(pkgName);
+      visit(join(dir, name, 'node_modules'));
+    }
+  };
+  visit(join(PACKAGE_ROOT, 'node_modules'));
+  t.same([...new Set(withScripts)].sort(), Object.keys(pkg.allowScripts).sort(), 'allowScripts names exactly the packages with install scripts');
+  t.equal(pkg.allowScripts['onnxruntime-node'], false, "onnxruntime-node's CUDA download is denied");
+  t.ok(ort.listSupportedBackends().some((b) => b.name === 'cpu' && b.bundled), 'the CPU backend ships in the package, no install step');
+  t.match(pkg.scripts['onnxruntime:cuda12'], /ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules\/onnxruntime-node\/script\/install\.js/);
+  t.match(readFileSync(join(PACKAGE_ROOT, 'Dockerfile.gpu'), 'utf8'), /npm run onnxruntime:cuda12/, 'the GPU image installs the CUDA binaries on purpose');
+});
+
+const K8S = join(PACKAGE_ROOT, 'deploy', 'kubernetes');
+/** The indexing Job runs once, on demand: it stays out of the Kustomize base. */
+const STANDALONE = ['index-job.yaml'];
+
+/** The manifests of `files`, by kind. */
+function manifests(t: Test, files: string[]): Map<string, Record<string, any>> {
   const docs = new Map<string, Record<string, any>>();
-  for (const f of readdirSync(dir).filter((f) => f.endsWith('.yaml'))) {
-    for (const d of parseAllDocuments(readFileSync(join(dir, f), 'utf8'))) {
+  for (const f of files) {
+    for (const d of parseAllDocuments(readFileSync(join(K8S, f), 'utf8'))) {
       t.same(d.errors, [], `${f} parses`);
       const o = d.toJS() as Record<string, any>;
       docs.set(o.kind as string, o);
     }
   }
+  return docs;
+}
+
+t.test('Kubernetes base', async (t) => {
+  const files = readdirSync(K8S).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml' && !STANDALONE.includes(f));
+  const docs = manifests(t, [...files, 'kustomization.yaml']);
   const kustomization = docs.get('Kustomization')!;
-  const files = readdirSync(dir).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml');
-  t.same([...kustomization.resources].sort(), files.sort(), 'kustomization lists every manifest');
+  t.same([...kustomization.resources].sort(), files.sort(), 'kustomization lists every manifest of the service');
 
   const deploy = docs.get('Deployment')!;
   const pod = deploy.spec.template;
@@ -109,4 +148,39 @@ t.test('GPU image and Kubernetes GPU overlay', async (t) => {
   for (const name of Object.keys(env).filter((n) => n.startsWith('ALBEF_'))) t.ok(envNames.has(name), `${name} is a real setting`);
   t.match(loadConfig([], env), { provider: 'webgpu' }, 'merged environment: a valid configuration naming webgpu (no CPU fallback)');
   t.match(env.NVIDIA_DRIVER_CAPABILITIES, /graphics/);
+});
+
+t.test('Kubernetes indexing Job', async (t) => {
+  const base = manifests(t, ['deployment.yaml', 'pvc.yaml']);
+  const docs = manifests(t, ['index-job.yaml']);
+  const job = docs.get('Job')!;
+  const spec = job.spec;
+  t.equal(spec.completionMode, 'Indexed', 'an Indexed Job: each pod gets JOB_COMPLETION_INDEX');
+  t.equal(spec.parallelism, spec.completions, 'completions = parallelism = N');
+  t.equal(spec.template.spec.restartPolicy, 'Never', 'required by backoffLimitPerIndex');
+  const pod = spec.template.spec;
+  const deployment = base.get('Deployment')!.spec.template.spec;
+  t.same(pod.initContainers, deployment.initContainers, "the Deployment's init container, as it is");
+  t.same(pod.securityContext, deployment.securityContext, "the Deployment's pod security context");
+  const claims = Object.fromEntries(pod.volumes.map((v: { name: string; persistentVolumeClaim?: { claimName: string } }) => [v.name, v.persistentVolumeClaim?.claimName]));
+  t.equal(claims.models, base.get('PersistentVolumeClaim')!.metadata.name, "the model from the service's PVC");
+
+  const c = pod.containers[0];
+  t.equal(c.args[0], 'embed');
+  for (const index of [0, spec.completions - 1]) {
+    const o = indexOptions(parseEmbedArgs(c.args.slice(1)), { JOB_COMPLETION_INDEX: String(index) });
+    t.same(o.shard, { index, count: spec.completions }, `pod ${index} embeds shard ${index} of ${spec.completions}: --shards matches completions`);
+    t.equal(o.out, `/output/part-${index}.jsonl`, 'its own part file');
+  }
+  const o = indexOptions(parseEmbedArgs(c.args.slice(1)), { JOB_COMPLETION_INDEX: '0' });
+  const mount = (path: string) => c.volumeMounts.find((m: { mountPath: string }) => path.startsWith(m.mountPath));
+  t.equal(mount(o.model).name, 'models', '--model is on the models volume');
+  t.equal(mount(o.images!).name, 'images', '--images is on the images volume');
+  t.equal(mount(o.out).name, 'output', '--out is on the output volume');
+  t.notOk(mount(o.out).readOnly, 'the output volume is writable');
+  const output = docs.get('PersistentVolumeClaim')!;
+  t.equal(claims.output, output.metadata.name, 'the output claim is defined here');
+  t.same(output.spec.accessModes, ['ReadWriteMany'], 'written by pods on several nodes');
+  t.ok(c.resources.limits.cpu && c.resources.requests.memory && c.resources.limits.memory, 'resources set; the CPU limit sizes the threads');
+  t.match(readFileSync(join(K8S, 'index-job.yaml'), 'utf8'), /albef-embed merge --out \S+ \/output\/part-\*\.jsonl/, 'the merge step is written down');
 });

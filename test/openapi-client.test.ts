@@ -19,7 +19,10 @@ t.teardown(async () => {
   await server.close();
   await cleanupTinyModel();
 });
-const doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as { openapi: string; paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
+const doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as {
+  openapi: string;
+  paths: Record<string, Record<string, { responses: Record<string, { headers?: Record<string, unknown> }> }>>;
+};
 
 t.test('the document validates as OpenAPI 3 and documents every status', async (t) => {
   const result = await new Validator().validate(doc as never);
@@ -29,6 +32,8 @@ t.test('the document validates as OpenAPI 3 and documents every status', async (
     'post /embed/image': [200, 400, 401, 404, 413, 415, 422, 500, 502, 503, 504],
     'post /v1/embeddings': [200, 400, 401, 404, 413, 415, 422, 500, 502, 503, 504],
     'get /models': [200, 401, 503],
+    'get /v1/models': [200, 401, 503],
+    'get /v1/models/{model}': [200, 401, 404, 503],
     'get /readyz': [200, 503],
     'get /healthz': [200],
   };
@@ -37,6 +42,10 @@ t.test('the document validates as OpenAPI 3 and documents every status', async (
     const documented = Object.keys(doc.paths[path]?.[method]?.responses ?? {}).map(Number);
     t.same(documented.sort((a, b) => a - b), codes, `${key} documents ${codes.join(', ')}`);
   }
+  const timing = (path: string) => Object.keys(doc.paths[path]!.post!.responses['200']!.headers ?? {}).sort();
+  t.same(timing('/embed/text'), ['x-inference-time', 'x-queue-time', 'x-total-time'], 'text timing headers documented');
+  t.same(timing('/embed/image'), ['x-decode-time', 'x-inference-time', 'x-queue-time', 'x-total-time'], 'image timing headers documented');
+  t.same(timing('/v1/embeddings'), ['x-decode-time', 'x-inference-time', 'x-queue-time', 'x-total-time']);
 });
 
 t.test('the committed client types match the served document', async (t) => {

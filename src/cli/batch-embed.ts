@@ -1,6 +1,7 @@
 // Offline indexing: a folder (or glob) of images, or a text file with one text per line, embedded
 // into JSON lines ({"id", "embedding"}), with progress and resumable output (ids already in the
-// file are skipped; a torn last line from an interrupted run is dropped).
+// file are skipped; a torn last line from an interrupted run is dropped). A shard's output holds its
+// own ids only (see shard.ts).
 
 import { createReadStream } from 'node:fs';
 import { appendFile, readdir, readFile, truncate } from 'node:fs/promises';
@@ -93,9 +94,15 @@ export async function embedToJsonLines(
   model: LoadedModel,
   items: { id: string; image?: string; text?: string }[],
   out: string,
-  options: { batch: number; cleanup: boolean },
+  options: { batch: number; cleanup: boolean; /** the ids this run's shard owns (all when absent) */ owns?: (id: string) => boolean },
 ): Promise<BatchResult> {
   const done = await existingIds(out);
+  if (options.owns) {
+    const foreign = [...done].filter((id) => !options.owns!(id));
+    if (foreign.length) {
+      throw new AppError('foreign_ids', `${out} already holds ${foreign.length} ids of other shards (e.g. ${JSON.stringify(foreign[0])}): it was written with another --shard; give each shard its own --out`);
+    }
+  }
   const todo = items.filter((it) => !done.has(it.id));
   const progress = itemProgress(todo.length);
   let written = 0;

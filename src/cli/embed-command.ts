@@ -7,15 +7,18 @@ import type { Embedder } from '../embedder.js';
 import { intOption, log, parse, UsageError } from './args.js';
 import { embedToJsonLines, listImages, readTextLines } from './batch-embed.js';
 import { imageArg, withService } from './local-service.js';
+import { parseShard, shardOf, shardPath, type Shard } from './shard.js';
 
 const USAGE = `
 Usage: albef-embed embed --model DIR (--text TEXT ... | --image FILE_OR_URL ...) [options]
        albef-embed embed --model DIR (--images DIR_OR_GLOB | --texts FILE) --out vectors.jsonl
+                         [--shard I/N | --shards N]
 
 The first form prints {"model", "modality", "dim", "embeddings"} as JSON. The second embeds a folder
 (or glob, e.g. 'photos/**/*.jpg') of images, or a text file with one text per line, into JSON lines
 {"id", "embedding"} (id: the image path relative to the folder, or the line number), with progress
-on stderr; rerunning it resumes where it stopped.
+on stderr; rerunning it resumes where it stopped. With --shard I/N it embeds only the items whose id
+hashes to shard I (0-based), so N machines can split one input; \`albef-embed merge\` joins the parts.
 
 Options:
   --model DIR          model directory
@@ -24,11 +27,15 @@ Options:
   --images DIR_OR_GLOB images to index      --texts FILE   texts to index, one per line
   --out FILE           JSON lines output (appended to; ids already there are skipped)
   --batch N            items per inference batch in indexing mode (default 16)
+  --shard I/N          embed shard I of N (0 … N-1): the items whose sha256(id) mod N is I
+  --shards N           the same, with I from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job);
+                       {shard} in --out becomes I, e.g. --out /output/part-{shard}.jsonl
   --no-caption-cleanup embed texts as given (ALBEF's pre_caption is on by default)
   --encoding-format F  float (default) | base64
 `;
 
-export async function embedCommand(argv: string[]): Promise<void> {
+/** The embed command's options, parsed (exported for the manifest checks). */
+export function parseEmbedArgs(argv: string[]) {
   const { values } = parse(
     argv,
     {
@@ -41,10 +48,17 @@ export async function embedCommand(argv: string[]): Promise<void> {
       texts: { type: 'string' },
       out: { type: 'string' },
       batch: { type: 'string' },
+      shard: { type: 'string' },
+      shards: { type: 'string' },
     },
     USAGE,
   );
-  if (values.images || values.texts) return indexCommand(values as IndexValues);
+  return values;
+}
+
+export async function embedCommand(argv: string[]): Promise<void> {
+  const values = parseEmbedArgs(argv);
+  if (values.images || values.texts) return indexCommand(indexOptions(values));
   const texts = values.text ?? [];
   const images = values.image ?? [];
   if (!values.model || (texts.length === 0) === (images.length === 0)) throw new UsageError(`give --model and either --text or --image\n${USAGE}`);
@@ -67,29 +81,51 @@ function withEmbedder(config: Config, run: (embedder: Embedder) => Promise<void>
   return withService(config, (service) => run(service.requireEmbedder()));
 }
 
-interface IndexValues {
-  model?: string;
+export interface IndexOptions {
+  model: string;
   images?: string;
   texts?: string;
-  out?: string;
-  batch?: string;
-  'no-caption-cleanup'?: boolean;
+  /** this shard's output file ({shard} already replaced) */
+  out: string;
+  batch: number;
+  cleanup: boolean;
+  shard?: Shard;
 }
 
-async function indexCommand(values: IndexValues): Promise<void> {
+/** The indexing mode's options, checked before any model is loaded. */
+export function indexOptions(values: ReturnType<typeof parseEmbedArgs>, env: NodeJS.ProcessEnv = process.env): IndexOptions {
   if (!values.model || !values.out || (values.images && values.texts)) throw new UsageError(`give --model, --out and one of --images or --texts\n${USAGE}`);
-  const batch = intOption(values.batch, '--batch') ?? 16;
-  let items: { id: string; image?: string; text?: string }[];
-  if (values.images) {
-    const { root, files } = await listImages(values.images);
-    items = files.map((f) => ({ id: relative(root, f).split(sep).join('/'), image: f }));
-  } else items = await readTextLines(values.texts!);
-  if (items.length === 0) throw new UsageError(`nothing to embed in ${values.images ?? values.texts}`);
+  const shard = parseShard(values.shard, values.shards, env);
+  return {
+    model: values.model,
+    images: values.images,
+    texts: values.texts,
+    out: shardPath(values.out, shard),
+    batch: intOption(values.batch, '--batch') ?? 16,
+    cleanup: !values['no-caption-cleanup'],
+    shard,
+  };
+}
 
-  const config = resolveConfig({ models: [values.model], warmup: false, maxItems: Math.max(batch, 1), maxQueueImages: Math.max(64, batch), requestTimeoutMs: 600_000 });
+async function indexCommand(o: IndexOptions): Promise<void> {
+  let items: { id: string; image?: string; text?: string }[];
+  if (o.images) {
+    const { root, files } = await listImages(o.images);
+    items = files.map((f) => ({ id: relative(root, f).split(sep).join('/'), image: f }));
+  } else items = await readTextLines(o.texts!);
+  if (items.length === 0) throw new UsageError(`nothing to embed in ${o.images ?? o.texts}`);
+  const { shard } = o;
+  const owns = shard ? (id: string) => shardOf(id, shard.count) === shard.index : undefined;
+  if (shard) {
+    const all = items.length;
+    items = items.filter((it) => owns!(it.id));
+    log(`shard ${shard.index}/${shard.count}: ${items.length} of ${all} items`);
+  }
+
+  const config = resolveConfig({ models: [o.model], warmup: false, maxItems: Math.max(o.batch, 1), maxQueueImages: Math.max(64, o.batch), requestTimeoutMs: 600_000 });
   await withEmbedder(config, async (embedder) => {
-    const r = await embedToJsonLines(embedder, embedder.model(), items, values.out!, { batch, cleanup: !values['no-caption-cleanup'] });
-    log(`${values.out}: ${r.written} written, ${r.skipped} already there, ${r.failed} failed`);
+    const r = await embedToJsonLines(embedder, embedder.model(), items, o.out, { batch: o.batch, cleanup: o.cleanup, owns });
+    log(`${o.out}: ${r.written} written, ${r.skipped} already there, ${r.failed} failed`);
     if (r.failed > 0) process.exitCode = 1;
   });
 }

@@ -2,11 +2,12 @@
 // then convert it into a model directory.
 
 import { mkdir } from 'node:fs/promises';
+import type { LookupFunction } from 'node:net';
 import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
 import { PRESET_NAMES, type PresetName } from '../convert/arch.js';
 import { convertCheckpoint } from '../convert/convert.js';
-import { download } from '../convert/download.js';
+import { download, DownloadError } from '../convert/download.js';
 import { pathExists } from '../fs-utils.js';
 import { intOption, log, oneOf, parse, UsageError } from './args.js';
 import { progressReporter } from './progress.js';
@@ -46,6 +47,19 @@ export interface FetchOptions {
   precision?: 'fp32' | 'int8' | 'fp16';
   sha256?: string;
   force?: boolean;
+  /** Network limits of the download (see download.ts); tests shorten the timeout and inject DNS. */
+  timeoutMs?: number;
+  lookup?: LookupFunction;
+}
+
+/** What a user can do when the download cannot be made from here. */
+function nextSteps(preset: PresetName, file: string, out: string): string {
+  return [
+    'What to do next:',
+    `  - download from a mirror:  albef-embed fetch ${preset} --url https://<mirror>/${basename(file)}`,
+    `  - or get the file another way and convert it:  albef-embed convert --checkpoint ${basename(file)} --preset ${preset} --out ${out}`,
+    `    (or put it at ${file}: fetch then uses it without downloading)`,
+  ].join('\n');
 }
 
 export async function fetchModel(o: FetchOptions): Promise<string> {
@@ -62,14 +76,23 @@ export async function fetchModel(o: FetchOptions): Promise<string> {
   else {
     log(`downloading ${url} → ${file}`);
     const progress = progressReporter(basename(file));
-    const r = await download({
-      url,
-      dest: file,
-      sha256: o.sha256 ?? KNOWN_SHA256[o.preset],
-      onProgress: progress.update,
-      onRetry: (n, e, at) => log(`attempt ${n} failed (${e.message}); resuming at byte ${at}`),
-    });
-    progress.done();
+    let r: Awaited<ReturnType<typeof download>>;
+    try {
+      r = await download({
+        url,
+        dest: file,
+        sha256: o.sha256 ?? KNOWN_SHA256[o.preset],
+        timeoutMs: o.timeoutMs,
+        lookup: o.lookup,
+        onProgress: progress.update,
+        onRetry: (a) => log(`attempt ${a.attempt} of ${a.of} failed: ${a.reason}; retrying in ${a.delayMs / 1000} s${a.resumeAt ? ` from byte ${a.resumeAt}` : ''}`),
+      });
+    } catch (e) {
+      if (e instanceof DownloadError) throw new DownloadError(e.url, `${e.reason}.\n${nextSteps(o.preset, file, out)}`);
+      throw e;
+    } finally {
+      progress.done();
+    }
     log(`downloaded ${r.bytes} bytes, sha256 ${r.sha256}${r.resumed ? ' (resumed)' : ''}`);
   }
   await convertCheckpoint({ checkpoint: file, out, preset: o.archFile ? undefined : o.preset, archFile: o.archFile, imageRes: o.imageRes, precision: o.precision, name: o.preset, force: o.force, log });

@@ -1,16 +1,30 @@
-// Downloads a checkpoint: resumable (HTTP Range on a `.part` file), retried with backoff, checked
-// against the size the server declares, the MD5 Google Cloud Storage sends in `x-goog-hash`, and a
-// known sha256 when there is one. Only a verified file is renamed into place.
+// Downloads a checkpoint: resumable (HTTP Range on a `.part` file), retried with backoff when a retry
+// can help, checked against the size the server declares, the MD5 Google Cloud Storage sends in
+// `x-goog-hash`, and a known sha256 when there is one. Only a verified file is renamed into place. A
+// failure says why (download-failure.ts), not undici's bare "fetch failed".
 
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rename, rm, stat } from 'node:fs/promises';
+import type { LookupFunction } from 'node:net';
+import { Agent, fetch } from 'undici';
 import { fileSize } from '../fs-utils.js';
+import { describeHttpStatus, describeNetworkFailure, type FailureReason } from './download-failure.js';
 
 export interface DownloadProgress {
   received: number;
   total: number | undefined;
   bytesPerSecond: number;
+}
+
+export interface RetryInfo {
+  /** The attempt that failed, from 1; `of` is how many there may be in all. */
+  attempt: number;
+  of: number;
+  reason: string;
+  /** Bytes kept in the `.part` file, where the next attempt resumes. */
+  resumeAt: number;
+  delayMs: number;
 }
 
 export interface DownloadOptions {
@@ -20,16 +34,30 @@ export interface DownloadOptions {
   retries?: number;
   /** Milliseconds before the first retry; doubles each time. */
   backoffMs?: number;
+  /** Limit for connecting, for the response to start, and for any pause in the transfer (default 30 s). */
+  timeoutMs?: number;
+  /** DNS lookup (tests inject one); the system resolver by default. */
+  lookup?: LookupFunction;
   onProgress?: (p: DownloadProgress) => void;
-  onRetry?: (attempt: number, error: Error, resumeAt: number) => void;
+  onRetry?: (info: RetryInfo) => void;
 }
 
+/** A download that failed for good: `reason` says why, in words. */
 export class DownloadError extends Error {
-  constructor(message: string) {
-    super(message);
+  readonly transient: boolean;
+
+  constructor(
+    readonly url: string,
+    readonly reason: string,
+    transient = false,
+  ) {
+    super(`cannot download ${url}: ${reason}`);
     this.name = 'DownloadError';
+    this.transient = transient;
   }
 }
+
+const fail = (url: string, f: FailureReason): DownloadError => new DownloadError(url, f.reason, f.transient);
 
 async function hashFile(path: string, ...hashes: Hash[]): Promise<void> {
   for await (const chunk of createReadStream(path, { highWaterMark: 4 << 20 })) for (const h of hashes) h.update(chunk as Buffer);
@@ -45,71 +73,80 @@ function googMd5(header: string | string[] | undefined): string | undefined {
 export async function download(o: DownloadOptions): Promise<{ bytes: number; sha256: string; md5: string; resumed: boolean }> {
   const part = `${o.dest}.part`;
   const retries = o.retries ?? 5;
+  const timeoutMs = o.timeoutMs ?? 30_000;
+  const url = new URL(o.url);
+  const agent = new Agent({ connect: { timeout: timeoutMs, ...(o.lookup ? { lookup: o.lookup } : {}) }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
   let resumed = false;
   let total: number | undefined;
   let expectedMd5: string | undefined;
-  for (let attempt = 0; ; attempt++) {
-    const have = await fileSize(part);
-    try {
-      const res = await fetch(o.url, { headers: have > 0 ? { range: `bytes=${have}-` } : {}, redirect: 'follow' });
-      if (res.status === 416 && total !== undefined && have === total) {
-        await res.body?.cancel(); // already complete
-      } else {
-        if (res.status !== 200 && res.status !== 206) {
-          await res.body?.cancel();
-          const err = new DownloadError(`${o.url}: HTTP ${res.status}`);
-          if (res.status < 500 && res.status !== 429) throw Object.assign(err, { fatal: true });
-          throw err;
-        }
-        const append = res.status === 206 && have > 0;
-        if (append) resumed = true;
-        const range = (res.headers.get('content-range') ?? '').match(/\/(\d+)$/);
-        const length = Number(res.headers.get('content-length') ?? Number.NaN);
-        total = range ? Number(range[1]) : Number.isFinite(length) ? length + (append ? have : 0) : total;
-        expectedMd5 = googMd5(res.headers.get('x-goog-hash') ?? undefined) ?? expectedMd5;
-        // A 206 carries the hash of the whole object too; a partial response's own hash would differ.
-        const fh = await open(part, append ? 'a' : 'w');
-        let received = append ? have : 0;
-        const started = Date.now();
-        let lastReport = 0;
-        try {
-          for await (const chunk of res.body ?? []) {
-            await fh.write(chunk);
-            received += chunk.length;
-            const now = Date.now();
-            if (now - lastReport > 200) {
-              lastReport = now;
-              o.onProgress?.({ received, total, bytesPerSecond: ((received - (append ? have : 0)) * 1000) / Math.max(1, now - started) });
-            }
+  try {
+    for (let attempt = 0; ; attempt++) {
+      const have = await fileSize(part);
+      try {
+        const res = await fetch(url, { headers: have > 0 ? { range: `bytes=${have}-` } : {}, redirect: 'follow', dispatcher: agent }).catch((e: unknown) => {
+          throw fail(o.url, describeNetworkFailure(e, url, timeoutMs));
+        });
+        if (res.status === 416 && total !== undefined && have === total) {
+          await res.body?.cancel(); // already complete
+        } else {
+          if (res.status !== 200 && res.status !== 206) {
+            await res.body?.cancel();
+            throw fail(o.url, describeHttpStatus(res.status, new URL(res.url || o.url)));
           }
-        } finally {
-          await fh.close();
+          const append = res.status === 206 && have > 0;
+          if (append) resumed = true;
+          const range = (res.headers.get('content-range') ?? '').match(/\/(\d+)$/);
+          const length = Number(res.headers.get('content-length') ?? Number.NaN);
+          total = range ? Number(range[1]) : Number.isFinite(length) ? length + (append ? have : 0) : total;
+          expectedMd5 = googMd5(res.headers.get('x-goog-hash') ?? undefined) ?? expectedMd5;
+          // A 206 carries the hash of the whole object too; a partial response's own hash would differ.
+          const fh = await open(part, append ? 'a' : 'w');
+          let received = append ? have : 0;
+          const started = Date.now();
+          let lastReport = 0;
+          try {
+            for await (const chunk of res.body ?? []) {
+              await fh.write(chunk);
+              received += chunk.length;
+              const now = Date.now();
+              if (now - lastReport > 200) {
+                lastReport = now;
+                o.onProgress?.({ received, total, bytesPerSecond: ((received - (append ? have : 0)) * 1000) / Math.max(1, now - started) });
+              }
+            }
+          } catch (e) {
+            throw fail(o.url, describeNetworkFailure(e, url, timeoutMs));
+          } finally {
+            await fh.close();
+          }
+          o.onProgress?.({ received, total, bytesPerSecond: 0 });
         }
-        o.onProgress?.({ received, total, bytesPerSecond: 0 });
+        const size = (await stat(part)).size;
+        if (total !== undefined && size !== total) throw new DownloadError(o.url, `got ${size} bytes of ${total}`, true);
+        const sha = createHash('sha256');
+        const md5 = createHash('md5');
+        await hashFile(part, sha, md5);
+        const shaHex = sha.digest('hex');
+        const md5Hex = md5.digest('hex');
+        if (expectedMd5 && md5Hex !== expectedMd5) {
+          await rm(part, { force: true });
+          throw new DownloadError(o.url, `MD5 ${md5Hex} does not match the server's ${expectedMd5}; the partial file was removed`);
+        }
+        if (o.sha256 && shaHex !== o.sha256) {
+          await rm(part, { force: true });
+          throw new DownloadError(o.url, `sha256 ${shaHex} does not match the expected ${o.sha256}`);
+        }
+        await rename(part, o.dest);
+        return { bytes: size, sha256: shaHex, md5: md5Hex, resumed };
+      } catch (e) {
+        const err = e instanceof DownloadError ? e : new DownloadError(o.url, (e as Error).message);
+        if (!err.transient || attempt >= retries) throw err;
+        const delayMs = (o.backoffMs ?? 1000) * 2 ** attempt;
+        o.onRetry?.({ attempt: attempt + 1, of: retries + 1, reason: err.reason, resumeAt: await fileSize(part), delayMs });
+        await new Promise((r) => setTimeout(r, delayMs));
       }
-      const size = (await stat(part)).size;
-      if (total !== undefined && size !== total) throw new DownloadError(`${o.url}: got ${size} bytes of ${total}`);
-      const sha = createHash('sha256');
-      const md5 = createHash('md5');
-      await hashFile(part, sha, md5);
-      const shaHex = sha.digest('hex');
-      const md5Hex = md5.digest('hex');
-      if (expectedMd5 && md5Hex !== expectedMd5) {
-        await rm(part, { force: true });
-        throw Object.assign(new DownloadError(`${o.url}: MD5 ${md5Hex} does not match the server's ${expectedMd5}; the partial file was removed`), { fatal: true });
-      }
-      if (o.sha256 && shaHex !== o.sha256) {
-        await rm(part, { force: true });
-        throw Object.assign(new DownloadError(`${o.url}: sha256 ${shaHex} does not match the expected ${o.sha256}`), { fatal: true });
-      }
-      await rename(part, o.dest);
-      return { bytes: size, sha256: shaHex, md5: md5Hex, resumed };
-    } catch (e) {
-      const err = e as Error & { fatal?: boolean };
-      if (err.fatal || attempt >= retries) throw err instanceof DownloadError ? err : new DownloadError(`${o.url}: ${err.message}`);
-      const resumeAt = await fileSize(part);
-      o.onRetry?.(attempt + 1, err, resumeAt);
-      await new Promise((r) => setTimeout(r, (o.backoffMs ?? 1000) * 2 ** attempt));
     }
+  } finally {
+    await agent.close();
   }
 }

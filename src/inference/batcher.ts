@@ -6,7 +6,8 @@
 // next. Under concurrent load (`settleMs`) a lane lets the clients just answered send their next
 // items before it starts again, instead of splitting them into half-size batches (see `settle`). The queue is bounded
 // (OverloadedError → 503 + Retry-After), every item carries a deadline (DeadlineError → 504), and
-// items whose client went away are dropped before they cost any inference.
+// items whose client went away are dropped before they cost any inference. A request may pass a
+// timing record, which the batcher fills with its items' longest queue wait and batch run.
 
 import { DeadlineError, InferenceError, OverloadedError } from '../errors.js';
 
@@ -49,18 +50,28 @@ export interface Departure {
   readonly aborted: boolean;
 }
 
+/** One per request, shared by its items: the longest of their queue waits and of their batches' runs (ms). */
+export interface BatchTiming {
+  queueMs: number;
+  inferenceMs: number;
+}
+
 export interface SubmitOptions {
   /** Epoch ms after which the item is refused with 504 instead of being run. */
   deadline: number;
   /** Checked before each run: items of a client that went away are dropped. */
   signal?: Departure;
+  /** Filled in as the items run (response timing headers). */
+  timing?: BatchTiming;
 }
 
 interface Entry<I, O> {
   input: I;
+  /** performance.now() when queued */
   enqueuedAt: number;
   deadline: number;
   signal?: Departure;
+  timing?: BatchTiming;
   resolve: (o: O) => void;
   reject: (e: unknown) => void;
   timer?: NodeJS.Timeout;
@@ -154,7 +165,7 @@ export class MicroBatcher<I, O> {
 
   private enqueue(input: I, options: SubmitOptions): Promise<O> {
     return new Promise<O>((resolve, reject) => {
-      const entry: Entry<I, O> = { input, enqueuedAt: Date.now(), deadline: options.deadline, signal: options.signal, resolve, reject };
+      const entry: Entry<I, O> = { input, enqueuedAt: performance.now(), deadline: options.deadline, signal: options.signal, timing: options.timing, resolve, reject };
       const wait = options.deadline - Date.now();
       entry.timer = setTimeout(() => this.expire(entry), Math.max(0, wait));
       this.queue.push(entry);
@@ -168,7 +179,7 @@ export class MicroBatcher<I, O> {
     this.queue.splice(i, 1);
     this.options.onQueueDepth?.(this.queue.length);
     this.options.onDropped?.('deadline');
-    entry.reject(new DeadlineError(`waited ${Date.now() - entry.enqueuedAt} ms in the ${this.options.name} queue, past the request deadline`));
+    entry.reject(new DeadlineError(`waited ${Math.round(performance.now() - entry.enqueuedAt)} ms in the ${this.options.name} queue, past the request deadline`));
   }
 
   /** Starts a batch if one is due; `split`: the rest of a batch just started, due at once on a free lane. */
@@ -180,7 +191,7 @@ export class MicroBatcher<I, O> {
     if (!split) {
       const settling = this.settle(this.freeLanes[0]!);
       if (settling > 0) return this.wakeIn(settling);
-      const waited = Date.now() - this.queue[0]!.enqueuedAt;
+      const waited = performance.now() - this.queue[0]!.enqueuedAt;
       // Items admitted and still being prepared would fill this batch: give them fillWaitMs.
       const hold = this.reserved > 0 ? Math.max(this.options.maxWaitMs, this.options.fillWaitMs ?? 0) : this.options.maxWaitMs;
       if (this.queue.length < this.options.maxBatch && waited < hold) return this.wakeIn(hold - waited);
@@ -271,7 +282,16 @@ export class MicroBatcher<I, O> {
         const ms = performance.now() - started;
         this.batchMs = 0.8 * this.batchMs + 0.2 * ms;
         this.options.onBatch?.(batch.length, ms);
-        batch.forEach((e, i) => e.resolve(outputs[i]!));
+        for (let i = 0; i < batch.length; i++) {
+          const e = batch[i]!;
+          const timing = e.timing;
+          if (timing) {
+            const queued = started - e.enqueuedAt;
+            if (queued > timing.queueMs) timing.queueMs = queued;
+            if (ms > timing.inferenceMs) timing.inferenceMs = ms;
+          }
+          e.resolve(outputs[i]!);
+        }
       } catch (e) {
         const err = new InferenceError(`inference failed for a batch of ${batch.length} on ${this.options.name}: ${(e as Error).message}`, { cause: e });
         for (const entry of batch) entry.reject(err);

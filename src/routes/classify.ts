@@ -4,7 +4,7 @@
 
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { BadRequestError } from '../errors.js';
-import { ClassifyJsonRequest, ClassifyMultipartRequest, ClassifyResponse, errors, type ClassifyJsonRequestT } from '../schemas.js';
+import { ClassifyJsonRequest, ClassifyMultipartRequest, ClassifyResponse, errors, ref, type ClassifyJsonRequestT } from '../schemas.js';
 import type { ImageInput } from '../embedder.js';
 import { jsonImages, lastField, readImageParts } from './image-inputs.js';
 import { clientGone } from './shared.js';
@@ -31,17 +31,18 @@ export const classifyRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/classify',
     {
       schema: {
+        operationId: 'classify',
         summary: 'Zero-shot classification of images against labels',
         description:
           'For each image, every label scored as softmax over the labels of cos(image, text(template(label))) / temp, ALBEF’s learned temperature clamped to [0.001, 0.5]; with `itm: true` also each pair’s match probability from the ITM head. JSON with `url`/`urls`/`image`/`images` and `labels`, or multipart/form-data with image file parts and repeated `labels` fields.',
         tags: ['matching'],
         body: {
           content: {
-            'application/json': { schema: ClassifyJsonRequest },
-            'multipart/form-data': { schema: ClassifyMultipartRequest },
+            'application/json': { schema: ref(ClassifyJsonRequest) },
+            'multipart/form-data': { schema: ref(ClassifyMultipartRequest) },
           },
         } as never,
-        response: { 200: ClassifyResponse, ...errors(400, 401, 404, 413, 415, 422, 500, 502, 503, 504) },
+        response: { 200: ref(ClassifyResponse), ...errors(400, 401, 404, 413, 415, 422, 500, 502, 503, 504) },
       },
       // Multipart parts are streamed in the handler; the schema only documents them.
       preValidation: async (req) => {

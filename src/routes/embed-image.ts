@@ -5,9 +5,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import type { ImageInput } from '../embedder.js';
 import { BadRequestError } from '../errors.js';
-import { EmbedResponse, EncodingFormat, errors, ImageJsonRequest, ImageMultipartRequest, type ImageJsonRequestT } from '../schemas.js';
+import { EmbedResponse, EncodingFormat, errors, ImageJsonRequest, ImageMultipartRequest, ref, TimingHeaders, withHeaders, type ImageJsonRequestT } from '../schemas.js';
 import { jsonImages, lastField, readImageParts } from './image-inputs.js';
-import { clientGone, encodeVectors, type EncodingFormat as Format } from './shared.js';
+import { clientGone, encodeVectors, newTiming, setTimingHeaders, type EncodingFormat as Format } from './shared.js';
 
 interface ParsedImages {
   inputs: ImageInput[];
@@ -32,19 +32,20 @@ export const embedImageRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/embed/image',
     {
       schema: {
+        operationId: 'embedImage',
         summary: 'Embed images',
         description:
           'Images → 256-d ALBEF image embeddings (L2-normalised), in input order. Send multipart/form-data (each file part one image, optional `model` and `encoding_format` fields), JSON with `url`/`urls`/`image`/`images`, or one raw image body with an image/* content type.',
         tags: ['embeddings'],
         body: {
           content: {
-            'application/json': { schema: ImageJsonRequest },
-            'multipart/form-data': { schema: ImageMultipartRequest },
+            'application/json': { schema: ref(ImageJsonRequest) },
+            'multipart/form-data': { schema: ref(ImageMultipartRequest) },
             'image/*': { schema: { type: 'string', format: 'binary' } },
           },
         } as never,
         querystring: { type: 'object', properties: { model: { type: 'string' }, encoding_format: EncodingFormat }, additionalProperties: false } as never,
-        response: { 200: EmbedResponse, ...errors(400, 401, 404, 413, 415, 422, 500, 502, 503, 504) },
+        response: { 200: withHeaders(ref(EmbedResponse), TimingHeaders), ...errors(400, 401, 404, 413, 415, 422, 500, 502, 503, 504) },
       },
       // Multipart parts are streamed in the handler; the schema only documents them.
       preValidation: async (req) => {
@@ -59,7 +60,9 @@ export const embedImageRoutes: FastifyPluginAsyncTypebox = async (app) => {
       else parsed = readJson(req.body as ImageJsonRequestT, maxImageBytes);
       const embedder = app.service.requireEmbedder();
       const model = embedder.model(parsed.model ?? query.model);
-      const vectors = await embedder.embedImages(model, parsed.inputs, { signal: clientGone(reply) });
+      const timing = newTiming();
+      const vectors = await embedder.embedImages(model, parsed.inputs, { signal: clientGone(reply), timing });
+      setTimingHeaders(reply, timing, true);
       return { model: model.name, modality: 'image' as const, dim: model.dim, embeddings: encodeVectors(vectors, parsed.format ?? query.encoding_format) };
     },
   );

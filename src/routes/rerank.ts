@@ -4,7 +4,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { ImageInput } from '../embedder.js';
 import { documentAt, queryAt, relabel, type MatchItem } from '../matcher.js';
-import { errors, RerankRequest, RerankResponse } from '../schemas.js';
+import { errors, ref, RerankRequest, RerankResponse } from '../schemas.js';
 import { decodeInlineImage } from '../sources/data-uri.js';
 import { clientGone } from './shared.js';
 
@@ -22,12 +22,13 @@ export const rerankRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/v1/rerank',
     {
       schema: {
+        operationId: 'rerank',
         summary: 'Re-rank documents against a query with the image–text matching head',
         description:
           "A text query against image documents, or an image query against text documents (the Cohere/Jina rerank shape, with `{\"image\"}` items). Each pair goes through ALBEF's fusion layers and ITM head, as ALBEF's own retrieval evaluation re-ranks its embedding top-k: embed the collection, search a vector database, then re-rank the top-k here.",
         tags: ['matching'],
-        body: RerankRequest,
-        response: { 200: RerankResponse, ...errors(400, 401, 404, 413, 415, 422, 500, 502, 503, 504) },
+        body: ref(RerankRequest),
+        response: { 200: ref(RerankResponse), ...errors(400, 401, 404, 413, 415, 422, 500, 502, 503, 504) },
       },
     },
     async (req, reply) => {

@@ -1,7 +1,8 @@
-// Helpers every embedding route uses: vector encoding and the client-disconnect signal.
+// Helpers every embedding route uses: vector encoding, the client-disconnect signal, timing headers.
 
 import { setMaxListeners } from 'node:events';
 import type { FastifyReply } from 'fastify';
+import type { RequestTiming } from '../embedder.js';
 import { BadRequestError } from '../errors.js';
 import type { Departure } from '../inference/batcher.js';
 
@@ -44,4 +45,20 @@ export function exactlyOne<T extends object>(body: T, fields: (keyof T & string)
   const present = fields.filter((f) => body[f] !== undefined);
   if (present.length !== 1) throw new BadRequestError(`give exactly one of ${fields.map((f) => `"${f}"`).join(', ')}${present.length ? ` (got ${present.join(', ')})` : ''}`);
   return present[0]!;
+}
+
+/** A request's timing record, filled in by the embedder and the batchers. */
+export const newTiming = (): RequestTiming => ({ queueMs: 0, inferenceMs: 0, decodeMs: 0 });
+
+const ms = (v: number): string => v.toFixed(3);
+
+/**
+ * TEI-style timing headers, in ms, each the longest among the request's items: x-queue-time (queued
+ * until its batch started), x-inference-time (that batch's run), x-decode-time (images: decode and
+ * resize), x-total-time (from the request's arrival until its vectors were ready).
+ */
+export function setTimingHeaders(reply: FastifyReply, timing: RequestTiming, images: boolean): void {
+  void reply.header('x-queue-time', ms(timing.queueMs)).header('x-inference-time', ms(timing.inferenceMs));
+  if (images) void reply.header('x-decode-time', ms(timing.decodeMs));
+  void reply.header('x-total-time', ms(reply.elapsedTime));
 }

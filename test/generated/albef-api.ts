@@ -8,28 +8,7 @@ export interface paths {
             cookie?: never;
         };
         /** Liveness */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            status: string;
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["getLiveness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -46,39 +25,7 @@ export interface paths {
             cookie?: never;
         };
         /** Readiness */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            status: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            status: string;
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["getReadiness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -95,24 +42,7 @@ export interface paths {
             cookie?: never;
         };
         /** Prometheus metrics */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
+        get: operations["getMetrics"];
         put?: never;
         post?: never;
         delete?: never;
@@ -129,85 +59,7 @@ export interface paths {
             cookie?: never;
         };
         /** Loaded models */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            default: string;
-                            models: {
-                                name: string;
-                                dim: number;
-                                image_res: number;
-                                precision: string;
-                                /** @description execution provider each tower runs on: cpu, cuda or webgpu */
-                                provider: {
-                                    image: string;
-                                    text: string;
-                                };
-                                /** @description providers tried before the one each tower got (--provider auto), with the reason each was passed over */
-                                provider_skipped: {
-                                    image: {
-                                        provider: string;
-                                        reason: string;
-                                    }[];
-                                    text: {
-                                        provider: string;
-                                        reason: string;
-                                    }[];
-                                };
-                                /** @description largest batch per inference of each tower (by provider unless configured) */
-                                max_batch: {
-                                    image: number;
-                                    text: number;
-                                };
-                                /** @description ONNX Runtime sessions per tower, running batches side by side */
-                                sessions: {
-                                    image: number;
-                                    text: number;
-                                };
-                                max_length: number;
-                                /** @description embed: /embed/*, /v1/embeddings; rerank: /v1/rerank and /classify with itm (the fusion part is loaded); classify: /classify */
-                                capabilities: ("embed" | "rerank" | "classify")[];
-                                /** @description ALBEF's learned temperature (zero-shot scores use it clamped to [0.001, 0.5]) */
-                                temp?: number;
-                                /** @description what the operator should know about this model here, e.g. int8 weights this CPU cannot multiply exactly (with the command that reconverts them) */
-                                warnings: string[];
-                            }[];
-                        };
-                    };
-                };
-                /** @description every error has this shape */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["getLoadedModels"];
         put?: never;
         post?: never;
         delete?: never;
@@ -229,126 +81,7 @@ export interface paths {
          * Embed texts
          * @description Texts → 256-d ALBEF text embeddings (L2-normalised), in input order. Caption clean-up follows ALBEF's pre_caption unless turned off.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            /** @description give exactly one of `text` or `texts` */
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description one text */
-                        text?: string;
-                        /** @description several texts */
-                        texts?: string[];
-                        /** @description model name (GET /models); the first loaded model when omitted */
-                        model?: string;
-                        /**
-                         * @description ALBEF's pre_caption clean-up (lowercase, drop punctuation, ≤ 30 words)
-                         * @default true
-                         */
-                        caption_cleanup?: boolean;
-                        /**
-                         * @description `float`: arrays of numbers; `base64`: each vector as base64 of little-endian float32
-                         * @default float
-                         */
-                        encoding_format?: "float" | "base64";
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            model: string;
-                            modality: "text" | "image";
-                            dim: number;
-                            /** @description L2-normalised vectors, in input order */
-                            embeddings: (number[] | string)[];
-                        };
-                    };
-                };
-                /** @description every error has this shape */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["embedText"];
         delete?: never;
         options?: never;
         head?: never;
@@ -368,156 +101,7 @@ export interface paths {
          * Embed images
          * @description Images → 256-d ALBEF image embeddings (L2-normalised), in input order. Send multipart/form-data (each file part one image, optional `model` and `encoding_format` fields), JSON with `url`/`urls`/`image`/`images`, or one raw image body with an image/* content type.
          */
-        post: {
-            parameters: {
-                query?: {
-                    model?: string;
-                    /** @description `float`: arrays of numbers; `base64`: each vector as base64 of little-endian float32 */
-                    encoding_format?: "float" | "base64";
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description http(s) URL of one image */
-                        url?: string;
-                        urls?: string[];
-                        /** @description base64 image bytes or a data: URI (JPEG, PNG, WebP, GIF, TIFF, BMP, AVIF/HEIF) */
-                        image?: string;
-                        images?: string[];
-                        /** @description model name (GET /models); the first loaded model when omitted */
-                        model?: string;
-                        /**
-                         * @description `float`: arrays of numbers; `base64`: each vector as base64 of little-endian float32
-                         * @default float
-                         */
-                        encoding_format?: "float" | "base64";
-                    };
-                    "multipart/form-data": {
-                        /** @description image files, one per part, embedded in order (any part name) */
-                        file?: string[];
-                        /** @description model name (GET /models); the first loaded model when omitted */
-                        model?: string;
-                        /**
-                         * @description `float`: arrays of numbers; `base64`: each vector as base64 of little-endian float32
-                         * @default float
-                         */
-                        encoding_format?: "float" | "base64";
-                    };
-                    "image/*": string;
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            model: string;
-                            modality: "text" | "image";
-                            dim: number;
-                            /** @description L2-normalised vectors, in input order */
-                            embeddings: (number[] | string)[];
-                        };
-                    };
-                };
-                /** @description every error has this shape */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["embedImage"];
         delete?: never;
         options?: never;
         head?: never;
@@ -537,150 +121,41 @@ export interface paths {
          * OpenAI-compatible embeddings
          * @description Texts and images in one call; `data[i]` answers `input[i]`. Text and image vectors share one space, so cosine(text, image) ranks matches.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description a string, or an array of strings, {"text"} and {"image"} items (mixed freely) */
-                        input: string | (string | ({
-                            text: string;
-                        } | {
-                            /** @description http(s) URL or data: URI */
-                            image: string;
-                        }))[];
-                        /** @description model name (GET /models); the first loaded model when omitted */
-                        model?: string;
-                        /**
-                         * @description `float`: arrays of numbers; `base64`: each vector as base64 of little-endian float32
-                         * @default float
-                         */
-                        encoding_format?: "float" | "base64";
-                        user?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            object: "list";
-                            data: {
-                                /** @enum {string} */
-                                object: "embedding";
-                                index: number;
-                                embedding: number[] | string;
-                            }[];
-                            model: string;
-                            usage: {
-                                prompt_tokens: number;
-                                total_tokens: number;
-                            };
-                        };
-                    };
-                };
-                /** @description every error has this shape */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
+        post: operations["createEmbedding"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
         };
+        /** OpenAI-compatible model list */
+        get: operations["listModels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models/{model}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One model, OpenAI-compatible */
+        get: operations["retrieveModel"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -700,174 +175,7 @@ export interface paths {
          * Re-rank documents against a query with the image–text matching head
          * @description A text query against image documents, or an image query against text documents (the Cohere/Jina rerank shape, with `{"image"}` items). Each pair goes through ALBEF's fusion layers and ITM head, as ALBEF's own retrieval evaluation re-ranks its embedding top-k: embed the collection, search a vector database, then re-rank the top-k here.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            /** @description every (query, document) pair must be one text and one image */
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description model name (GET /models); the first loaded model when omitted */
-                        model?: string;
-                        query: string | {
-                            text: string;
-                        } | {
-                            /** @description http(s) URL, data: URI or base64 image bytes */
-                            image: string;
-                        };
-                        /** @description texts for an image query, images for a text query */
-                        documents: (string | {
-                            text: string;
-                        } | {
-                            /** @description http(s) URL, data: URI or base64 image bytes */
-                            image: string;
-                        })[];
-                        /** @description keep the n best results */
-                        top_n?: number;
-                        /**
-                         * @description add each document, as given, to its result
-                         * @default false
-                         */
-                        return_documents?: boolean;
-                        /**
-                         * @description ALBEF's pre_caption clean-up of the texts
-                         * @default true
-                         */
-                        caption_cleanup?: boolean;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description the request id */
-                            id: string;
-                            model: string;
-                            /** @description by relevance_score, best first (ties by index) */
-                            results: {
-                                /** @description position of the document in the request */
-                                index: number;
-                                /** @description match probability from ALBEF's ITM head: softmax(itm_logits)[1] */
-                                relevance_score: number;
-                                /** @description ITM head logits (no-match, match) */
-                                itm_logits: number[];
-                                /** @description cosine of the query and document embeddings (the first-stage score) */
-                                itc: number;
-                                document?: string | {
-                                    text: string;
-                                } | {
-                                    /** @description http(s) URL, data: URI or base64 image bytes */
-                                    image: string;
-                                };
-                            }[];
-                            usage: {
-                                texts: number;
-                                images: number;
-                            };
-                        };
-                    };
-                };
-                /** @description every error has this shape */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["rerank"];
         delete?: never;
         options?: never;
         head?: never;
@@ -887,172 +195,7 @@ export interface paths {
          * Zero-shot classification of images against labels
          * @description For each image, every label scored as softmax over the labels of cos(image, text(template(label))) / temp, ALBEF’s learned temperature clamped to [0.001, 0.5]; with `itm: true` also each pair’s match probability from the ITM head. JSON with `url`/`urls`/`image`/`images` and `labels`, or multipart/form-data with image file parts and repeated `labels` fields.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description http(s) URL of one image */
-                        url?: string;
-                        urls?: string[];
-                        /** @description base64 image bytes or a data: URI (JPEG, PNG, WebP, GIF, TIFF, BMP, AVIF/HEIF) */
-                        image?: string;
-                        images?: string[];
-                        /** @description candidate labels */
-                        labels: string[];
-                        /**
-                         * @description text for each label, `{}` replaced by the label (e.g. "a photo of a {}")
-                         * @default {}
-                         */
-                        template?: string;
-                        /**
-                         * @description ALBEF's pre_caption clean-up of the label texts
-                         * @default true
-                         */
-                        caption_cleanup?: boolean;
-                        /**
-                         * @description add each label’s ITM match probability (runs the fusion layers)
-                         * @default false
-                         */
-                        itm?: boolean;
-                        /** @description keep the k best labels per image */
-                        top_k?: number;
-                        /** @description model name (GET /models); the first loaded model when omitted */
-                        model?: string;
-                    };
-                    "multipart/form-data": {
-                        /** @description image files, one per part, in order (any part name) */
-                        file?: string[];
-                        /** @description repeated `labels` fields, at least two */
-                        labels?: string[];
-                        template?: string;
-                        /** @enum {string} */
-                        caption_cleanup?: "true" | "false";
-                        /** @enum {string} */
-                        itm?: "true" | "false";
-                        top_k?: string;
-                        /** @description model name (GET /models); the first loaded model when omitted */
-                        model?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            model: string;
-                            /** @description per image, in input order: its labels by score, best first */
-                            results: {
-                                label: string;
-                                /** @description softmax over the labels of cos(image, text) / temp (temp clamped to [0.001, 0.5], as ALBEF does) */
-                                score: number;
-                                /** @description ITM match probability (with `itm: true`) */
-                                itm_prob?: number;
-                            }[][];
-                        };
-                    };
-                };
-                /** @description every error has this shape */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description every error has this shape */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["classify"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1063,7 +206,16 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /** @description every error has this shape */
+        /**
+         * @description every error has this shape
+         * @example {
+         *       "error": {
+         *         "code": "model_not_found",
+         *         "message": "unknown model \"nope\"; loaded: albef_4m",
+         *         "request_id": "req-1"
+         *       }
+         *     }
+         */
         Error: {
             error: {
                 /** @description stable machine-readable code */
@@ -1074,6 +226,505 @@ export interface components {
                 request_id?: string;
             };
         };
+        /**
+         * @description errors under /v1/: OpenAI's shape, a superset of Error
+         * @example {
+         *       "error": {
+         *         "message": "unknown model \"nope\"; loaded: albef_4m",
+         *         "type": "invalid_request_error",
+         *         "code": "model_not_found",
+         *         "param": "model",
+         *         "request_id": "req-1"
+         *       }
+         *     }
+         */
+        OpenAIError: {
+            error: {
+                message: string;
+                /** @description OpenAI's error class: invalid_request_error, authentication_error, permission_error, rate_limit_error or server_error */
+                type: string;
+                /** @description stable machine-readable code (as in Error) */
+                code: string;
+                /** @description the request field at fault, or null */
+                param: string | null;
+                /** @description position of the offending item in `input` */
+                index?: number;
+                request_id?: string;
+            };
+        };
+        /** @description one L2-normalised vector: numbers (`float`) or base64 of little-endian float32 (`base64`) */
+        Embedding: number[] | string;
+        /**
+         * @description the vectors, in input order
+         * @example {
+         *       "model": "albef_4m",
+         *       "modality": "text",
+         *       "dim": 256,
+         *       "embeddings": [
+         *         [
+         *           0.0213,
+         *           -0.0478,
+         *           0.0051
+         *         ]
+         *       ]
+         *     }
+         */
+        EmbeddingResponse: {
+            model: string;
+            modality: "text" | "image";
+            dim: number;
+            /** @description L2-normalised vectors, in input order */
+            embeddings: components["schemas"]["Embedding"][];
+        };
+        /**
+         * @description give exactly one of `text` or `texts`
+         * @example {
+         *       "texts": [
+         *         "a dog on a skateboard",
+         *         "two people at the beach"
+         *       ]
+         *     }
+         */
+        EmbedTextRequest: {
+            /** @description one text */
+            text?: string;
+            /** @description several texts */
+            texts?: string[];
+            /** @description model name (GET /models); the first loaded model when omitted */
+            model?: string;
+            /**
+             * @description ALBEF's pre_caption clean-up (lowercase, drop punctuation, ≤ 30 words)
+             * @default true
+             */
+            caption_cleanup?: boolean;
+            /**
+             * @description `float`: arrays of numbers; `base64`: each vector as base64 of little-endian float32
+             * @default float
+             */
+            encoding_format?: "float" | "base64";
+        };
+        /**
+         * @description give exactly one of `url`, `urls`, `image`, `images`
+         * @example {
+         *       "urls": [
+         *         "https://example.com/cat.jpg"
+         *       ]
+         *     }
+         */
+        EmbedImageRequest: {
+            /** @description http(s) URL of one image */
+            url?: string;
+            urls?: string[];
+            /** @description base64 image bytes or a data: URI (JPEG, PNG, WebP, GIF, TIFF, BMP, AVIF/HEIF) */
+            image?: string;
+            images?: string[];
+            /** @description model name (GET /models); the first loaded model when omitted */
+            model?: string;
+            /**
+             * @description `float`: arrays of numbers; `base64`: each vector as base64 of little-endian float32
+             * @default float
+             */
+            encoding_format?: "float" | "base64";
+        };
+        /** @description multipart/form-data: each file part is one image */
+        EmbedImageMultipartRequest: {
+            /** @description image files, one per part, embedded in order (any part name) */
+            file?: string[];
+            /** @description model name (GET /models); the first loaded model when omitted */
+            model?: string;
+            /**
+             * @description `float`: arrays of numbers; `base64`: each vector as base64 of little-endian float32
+             * @default float
+             */
+            encoding_format?: "float" | "base64";
+        };
+        /** @description a text (as a plain string is) */
+        OpenAITextItem: {
+            text: string;
+        };
+        /** @description an image, embedded into the same space as the texts */
+        OpenAIImageItem: {
+            /** @description http(s) URL or data: URI */
+            image: string;
+        };
+        /** @description a text (a string or {"text"}) or an image */
+        OpenAIInputItem: string | components["schemas"]["OpenAITextItem"] | components["schemas"]["OpenAIImageItem"];
+        /**
+         * @example {
+         *       "model": "albef_4m",
+         *       "input": [
+         *         "a dog on a skateboard",
+         *         {
+         *           "image": "https://example.com/dog.jpg"
+         *         }
+         *       ]
+         *     }
+         */
+        OpenAIEmbeddingRequest: {
+            /** @description a string, or an array of strings, {"text"} and {"image"} items (mixed freely) */
+            input: string | components["schemas"]["OpenAIInputItem"][];
+            /** @description model name (GET /models); the first loaded model when omitted */
+            model?: string;
+            /**
+             * @description `float`: arrays of numbers; `base64`: each vector as base64 of little-endian float32
+             * @default float
+             */
+            encoding_format?: "float" | "base64";
+            /** @description must equal the model's dimension when given: ALBEF was not trained for truncated vectors */
+            dimensions?: number;
+            /** @description accepted and ignored */
+            user?: string;
+        };
+        /** @description the vector of one input item */
+        OpenAIEmbedding: {
+            /** @enum {string} */
+            object: "embedding";
+            /** @description position in `input` */
+            index: number;
+            embedding: components["schemas"]["Embedding"];
+        };
+        /** @description tokens the request used (images count none) */
+        OpenAIUsage: {
+            /** @description token ids fed to the text tower, [CLS] included */
+            prompt_tokens: number;
+            total_tokens: number;
+        };
+        /**
+         * @description the vectors in OpenAI's shape: `data[i]` answers `input[i]`
+         * @example {
+         *       "object": "list",
+         *       "data": [
+         *         {
+         *           "object": "embedding",
+         *           "index": 0,
+         *           "embedding": [
+         *             0.0213,
+         *             -0.0478,
+         *             0.0051
+         *           ]
+         *         }
+         *       ],
+         *       "model": "albef_4m",
+         *       "usage": {
+         *         "prompt_tokens": 7,
+         *         "total_tokens": 7
+         *       }
+         *     }
+         */
+        OpenAIEmbeddingResponse: {
+            /** @enum {string} */
+            object: "list";
+            data: components["schemas"]["OpenAIEmbedding"][];
+            model: string;
+            usage: components["schemas"]["OpenAIUsage"];
+        };
+        /** @description one loaded model */
+        ModelInfo: {
+            name: string;
+            dim: number;
+            image_res: number;
+            precision: string;
+            /** @description execution provider each tower runs on: cpu, cuda or webgpu */
+            provider: {
+                image: string;
+                text: string;
+            };
+            /** @description providers tried before the one each tower got (--provider auto), with the reason each was passed over */
+            provider_skipped: {
+                image: {
+                    provider: string;
+                    reason: string;
+                }[];
+                text: {
+                    provider: string;
+                    reason: string;
+                }[];
+            };
+            /** @description largest batch per inference of each tower (by provider unless configured) */
+            max_batch: {
+                image: number;
+                text: number;
+            };
+            /** @description ONNX Runtime sessions per tower, running batches side by side */
+            sessions: {
+                image: number;
+                text: number;
+            };
+            max_length: number;
+            /** @description embed: /embed/*, /v1/embeddings; rerank: /v1/rerank and /classify with itm (the fusion part is loaded); classify: /classify */
+            capabilities: ("embed" | "rerank" | "classify")[];
+            /** @description ALBEF's learned temperature (zero-shot scores use it clamped to [0.001, 0.5]) */
+            temp?: number;
+            /** @description what the operator should know about this model here, e.g. int8 weights this CPU cannot multiply exactly (with the command that reconverts them) */
+            warnings: string[];
+        };
+        /**
+         * @description the loaded models; `default` answers requests that name none
+         * @example {
+         *       "default": "albef_4m",
+         *       "models": [
+         *         {
+         *           "name": "albef_4m",
+         *           "dim": 256,
+         *           "image_res": 384,
+         *           "precision": "fp32",
+         *           "provider": {
+         *             "image": "cpu",
+         *             "text": "cpu"
+         *           },
+         *           "provider_skipped": {
+         *             "image": [],
+         *             "text": []
+         *           },
+         *           "max_batch": {
+         *             "image": 2,
+         *             "text": 64
+         *           },
+         *           "sessions": {
+         *             "image": 1,
+         *             "text": 1
+         *           },
+         *           "max_length": 30,
+         *           "capabilities": [
+         *             "embed",
+         *             "rerank",
+         *             "classify"
+         *           ],
+         *           "temp": 0.0504,
+         *           "warnings": []
+         *         }
+         *       ]
+         *     }
+         */
+        ModelsResponse: {
+            default: string;
+            models: components["schemas"]["ModelInfo"][];
+        };
+        /**
+         * @description a loaded model, in OpenAI's shape plus what it embeds
+         * @example {
+         *       "id": "albef_4m",
+         *       "object": "model",
+         *       "created": 1764201600,
+         *       "owned_by": "albef-embed",
+         *       "modalities": [
+         *         "text",
+         *         "image"
+         *       ],
+         *       "dimensions": 256
+         *     }
+         */
+        OpenAIModel: {
+            /** @description the model name to pass as `model` */
+            id: string;
+            /** @enum {string} */
+            object: "model";
+            /** @description when the model directory was converted (Unix seconds) */
+            created: number;
+            owned_by: string;
+            /** @description what it embeds, into one shared space */
+            modalities: ("text" | "image")[];
+            /** @description length of its vectors, the only `dimensions` it accepts */
+            dimensions: number;
+        };
+        /** @description the loaded models, in OpenAI's list shape */
+        OpenAIModelList: {
+            /** @enum {string} */
+            object: "list";
+            data: components["schemas"]["OpenAIModel"][];
+        };
+        /** @description a text */
+        RerankTextItem: {
+            text: string;
+        };
+        /** @description an image */
+        RerankImageItem: {
+            /** @description http(s) URL, data: URI or base64 image bytes */
+            image: string;
+        };
+        /** @description a text (a string or `{"text"}`) or an image (`{"image"}`) */
+        RerankItem: string | components["schemas"]["RerankTextItem"] | components["schemas"]["RerankImageItem"];
+        /**
+         * @description every (query, document) pair must be one text and one image
+         * @example {
+         *       "query": "a dog on a skateboard",
+         *       "documents": [
+         *         {
+         *           "image": "https://example.com/1.jpg"
+         *         },
+         *         {
+         *           "image": "https://example.com/2.jpg"
+         *         }
+         *       ],
+         *       "top_n": 1
+         *     }
+         */
+        RerankRequest: {
+            /** @description model name (GET /models); the first loaded model when omitted */
+            model?: string;
+            query: components["schemas"]["RerankItem"];
+            /** @description texts for an image query, images for a text query */
+            documents: components["schemas"]["RerankItem"][];
+            /** @description keep the n best results */
+            top_n?: number;
+            /**
+             * @description add each document, as given, to its result
+             * @default false
+             */
+            return_documents?: boolean;
+            /**
+             * @description ALBEF's pre_caption clean-up of the texts
+             * @default true
+             */
+            caption_cleanup?: boolean;
+        };
+        /** @description one document scored against the query */
+        RerankResult: {
+            /** @description position of the document in the request */
+            index: number;
+            /** @description match probability from ALBEF's ITM head: softmax(itm_logits)[1] */
+            relevance_score: number;
+            /** @description ITM head logits (no-match, match) */
+            itm_logits: number[];
+            /** @description cosine of the query and document embeddings (the first-stage score) */
+            itc: number;
+            document?: components["schemas"]["RerankItem"];
+        };
+        /**
+         * @description the documents scored by the image–text matching head
+         * @example {
+         *       "id": "req-7",
+         *       "model": "albef_4m",
+         *       "results": [
+         *         {
+         *           "index": 1,
+         *           "relevance_score": 0.93,
+         *           "itm_logits": [
+         *             -1.31,
+         *             1.29
+         *           ],
+         *           "itc": 0.41
+         *         }
+         *       ],
+         *       "usage": {
+         *         "texts": 1,
+         *         "images": 2
+         *       }
+         *     }
+         */
+        RerankResponse: {
+            /** @description the request id */
+            id: string;
+            model: string;
+            /** @description by relevance_score, best first (ties by index) */
+            results: components["schemas"]["RerankResult"][];
+            /** @description texts and images in the request */
+            usage: {
+                texts: number;
+                images: number;
+            };
+        };
+        /**
+         * @description give exactly one of `url`, `urls`, `image`, `images`, and the labels
+         * @example {
+         *       "url": "https://example.com/cat.jpg",
+         *       "labels": [
+         *         "cat",
+         *         "dog",
+         *         "car"
+         *       ],
+         *       "template": "a photo of a {}"
+         *     }
+         */
+        ClassifyRequest: {
+            /** @description http(s) URL of one image */
+            url?: string;
+            urls?: string[];
+            /** @description base64 image bytes or a data: URI (JPEG, PNG, WebP, GIF, TIFF, BMP, AVIF/HEIF) */
+            image?: string;
+            images?: string[];
+            /** @description candidate labels */
+            labels: string[];
+            /**
+             * @description text for each label, `{}` replaced by the label (e.g. "a photo of a {}")
+             * @default {}
+             */
+            template?: string;
+            /**
+             * @description ALBEF's pre_caption clean-up of the label texts
+             * @default true
+             */
+            caption_cleanup?: boolean;
+            /**
+             * @description add each label’s ITM match probability (runs the fusion layers)
+             * @default false
+             */
+            itm?: boolean;
+            /** @description keep the k best labels per image */
+            top_k?: number;
+            /** @description model name (GET /models); the first loaded model when omitted */
+            model?: string;
+        };
+        /** @description multipart/form-data: image file parts plus the options as fields */
+        ClassifyMultipartRequest: {
+            /** @description image files, one per part, in order (any part name) */
+            file?: string[];
+            /** @description repeated `labels` fields, at least two */
+            labels?: string[];
+            template?: string;
+            /** @enum {string} */
+            caption_cleanup?: "true" | "false";
+            /** @enum {string} */
+            itm?: "true" | "false";
+            top_k?: string;
+            /** @description model name (GET /models); the first loaded model when omitted */
+            model?: string;
+        };
+        /** @description one label scored for one image */
+        LabelScore: {
+            label: string;
+            /** @description softmax over the labels of cos(image, text) / temp (temp clamped to [0.001, 0.5], as ALBEF does) */
+            score: number;
+            /** @description ITM match probability (with `itm: true`) */
+            itm_prob?: number;
+        };
+        /**
+         * @description zero-shot scores per image
+         * @example {
+         *       "model": "albef_4m",
+         *       "results": [
+         *         [
+         *           {
+         *             "label": "cat",
+         *             "score": 0.91
+         *           },
+         *           {
+         *             "label": "dog",
+         *             "score": 0.07
+         *           },
+         *           {
+         *             "label": "car",
+         *             "score": 0.02
+         *           }
+         *         ]
+         *       ]
+         *     }
+         */
+        ClassifyResponse: {
+            model: string;
+            /** @description per image, in input order: its labels by score, best first */
+            results: components["schemas"]["LabelScore"][][];
+        };
+        /**
+         * @description the service state
+         * @example {
+         *       "status": "ready"
+         *     }
+         */
+        StatusResponse: {
+            /** @description ok; or the service phase: starting, loading, ready, failed, draining */
+            status: string;
+        };
     };
     responses: never;
     parameters: never;
@@ -1082,4 +733,780 @@ export interface components {
     pathItems: never;
 }
 export type $defs = Record<string, never>;
-export type operations = Record<string, never>;
+export interface operations {
+    getLiveness: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the service state */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StatusResponse"];
+                };
+            };
+        };
+    };
+    getReadiness: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the service state */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StatusResponse"];
+                };
+            };
+            /** @description the service state */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StatusResponse"];
+                };
+            };
+        };
+    };
+    getMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Prometheus text exposition format */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+        };
+    };
+    getLoadedModels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the loaded models; `default` answers requests that name none */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelsResponse"];
+                };
+            };
+            /** @description API keys are configured and none or a wrong one was given */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description queue full (with Retry-After), models not loaded yet, or shutting down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    embedText: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EmbedTextRequest"];
+            };
+        };
+        responses: {
+            /** @description the vectors, in input order */
+            200: {
+                headers: {
+                    /** @description time an item waited in the batch queue before its batch started, in ms */
+                    "x-queue-time"?: string;
+                    /** @description run time of the item's batch, in ms */
+                    "x-inference-time"?: string;
+                    /** @description time from the request arriving until its vectors were ready, in ms */
+                    "x-total-time"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmbeddingResponse"];
+                };
+            };
+            /** @description malformed or invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description API keys are configured and none or a wrong one was given */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unknown model (or route) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over a size or count limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported image type or request content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description inference failed */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description queue full (with Retry-After), models not loaded yet, or shutting down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description an item waited past the request deadline */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    embedImage: {
+        parameters: {
+            query?: {
+                model?: string;
+                /** @description `float`: arrays of numbers; `base64`: each vector as base64 of little-endian float32 */
+                encoding_format?: "float" | "base64";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EmbedImageRequest"];
+                "multipart/form-data": components["schemas"]["EmbedImageMultipartRequest"];
+                "image/*": string;
+            };
+        };
+        responses: {
+            /** @description the vectors, in input order */
+            200: {
+                headers: {
+                    /** @description time an item waited in the batch queue before its batch started, in ms */
+                    "x-queue-time"?: string;
+                    /** @description run time of the item's batch, in ms */
+                    "x-inference-time"?: string;
+                    /** @description time to decode and resize an image (only when the request has images), in ms */
+                    "x-decode-time"?: string;
+                    /** @description time from the request arriving until its vectors were ready, in ms */
+                    "x-total-time"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmbeddingResponse"];
+                };
+            };
+            /** @description malformed or invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description API keys are configured and none or a wrong one was given */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unknown model (or route) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over a size or count limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported image type or request content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description an image that cannot be decoded */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description inference failed */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description an image URL could not be fetched */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description queue full (with Retry-After), models not loaded yet, or shutting down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description an item waited past the request deadline */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createEmbedding: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OpenAIEmbeddingRequest"];
+            };
+        };
+        responses: {
+            /** @description the vectors in OpenAI's shape: `data[i]` answers `input[i]` */
+            200: {
+                headers: {
+                    /** @description time an item waited in the batch queue before its batch started, in ms */
+                    "x-queue-time"?: string;
+                    /** @description run time of the item's batch, in ms */
+                    "x-inference-time"?: string;
+                    /** @description time to decode and resize an image (only when the request has images), in ms */
+                    "x-decode-time"?: string;
+                    /** @description time from the request arriving until its vectors were ready, in ms */
+                    "x-total-time"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIEmbeddingResponse"];
+                };
+            };
+            /** @description malformed or invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description API keys are configured and none or a wrong one was given */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description unknown model (or route) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description over a size or count limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description unsupported image type or request content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description an image that cannot be decoded */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description inference failed */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description an image URL could not be fetched */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description queue full (with Retry-After), models not loaded yet, or shutting down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description an item waited past the request deadline */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+        };
+    };
+    listModels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the loaded models, in OpenAI's list shape */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIModelList"];
+                };
+            };
+            /** @description API keys are configured and none or a wrong one was given */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description queue full (with Retry-After), models not loaded yet, or shutting down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+        };
+    };
+    retrieveModel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                model: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a loaded model, in OpenAI's shape plus what it embeds */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIModel"];
+                };
+            };
+            /** @description API keys are configured and none or a wrong one was given */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description unknown model (or route) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description queue full (with Retry-After), models not loaded yet, or shutting down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+        };
+    };
+    rerank: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RerankRequest"];
+            };
+        };
+        responses: {
+            /** @description the documents scored by the image–text matching head */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RerankResponse"];
+                };
+            };
+            /** @description malformed or invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description API keys are configured and none or a wrong one was given */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description unknown model (or route) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description over a size or count limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description unsupported image type or request content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description an image that cannot be decoded */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description inference failed */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description an image URL could not be fetched */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description queue full (with Retry-After), models not loaded yet, or shutting down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description an item waited past the request deadline */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+        };
+    };
+    classify: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ClassifyRequest"];
+                "multipart/form-data": components["schemas"]["ClassifyMultipartRequest"];
+            };
+        };
+        responses: {
+            /** @description zero-shot scores per image */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClassifyResponse"];
+                };
+            };
+            /** @description malformed or invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description API keys are configured and none or a wrong one was given */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unknown model (or route) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over a size or count limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported image type or request content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description an image that cannot be decoded */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description inference failed */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description an image URL could not be fetched */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description queue full (with Retry-After), models not loaded yet, or shutting down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description an item waited past the request deadline */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+}
