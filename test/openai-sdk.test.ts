@@ -149,9 +149,9 @@ t.test('models.list and models.retrieve: the loaded models, their modalities and
 });
 
 t.test('an unknown /v1 route: NotFoundError in the same shape', async (t) => {
-  const e = await failure(() => client.post('/rerank', { body: { query: 'a' } }));
+  const e = await failure(() => client.post('/nope', { body: { query: 'a' } }));
   t.ok(e instanceof OpenAI.NotFoundError);
-  t.match(e, { message: '404 no route POST /v1/rerank', type: 'invalid_request_error', code: 'not_found', param: null });
+  t.match(e, { message: '404 no route POST /v1/nope', type: 'invalid_request_error', code: 'not_found', param: null });
 });
 
 t.test('API keys: AuthenticationError without the right one, success with it', async (t) => {

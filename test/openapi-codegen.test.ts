@@ -12,7 +12,7 @@ import { generate } from 'openapi-typescript-codegen';
 import t from 'tap';
 import ts from 'typescript';
 import { PACKAGE_VERSION } from '../src/paths.js';
-import { cosine, golden, TOL } from './helpers/golden.js';
+import { cosine, golden, IMAGES_DIR, ITM_TOL, itmGolden, TOL } from './helpers/golden.js';
 import { cleanupTinyModel, startServer } from './helpers/server.js';
 
 const server = await startServer();
@@ -31,12 +31,16 @@ const doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as {
 await generate({ input: doc, output: join(out, 'src'), httpClient: 'fetch', useUnionTypes: true });
 
 const COMPONENTS = [
+  'ClassifyMultipartRequest',
+  'ClassifyRequest',
+  'ClassifyResponse',
   'EmbedImageMultipartRequest',
   'EmbedImageRequest',
   'EmbedTextRequest',
   'Embedding',
   'EmbeddingResponse',
   'Error',
+  'LabelScore',
   'ModelInfo',
   'ModelsResponse',
   'OpenAIEmbedding',
@@ -49,6 +53,12 @@ const COMPONENTS = [
   'OpenAIModelList',
   'OpenAITextItem',
   'OpenAIUsage',
+  'RerankImageItem',
+  'RerankItem',
+  'RerankRequest',
+  'RerankResponse',
+  'RerankResult',
+  'RerankTextItem',
   'StatusResponse',
 ];
 
@@ -63,7 +73,7 @@ t.test('the document: every body a named component, every operation an operation
       }
     }
   }
-  for (const name of ['EmbedTextRequest', 'EmbedImageRequest', 'OpenAIEmbeddingRequest', 'EmbeddingResponse', 'OpenAIEmbeddingResponse', 'ModelsResponse', 'OpenAIModel', 'Error', 'OpenAIError']) {
+  for (const name of ['EmbedTextRequest', 'EmbedImageRequest', 'OpenAIEmbeddingRequest', 'EmbeddingResponse', 'OpenAIEmbeddingResponse', 'ModelsResponse', 'OpenAIModel', 'Error', 'OpenAIError', 'RerankRequest', 'RerankResponse', 'ClassifyRequest', 'ClassifyResponse']) {
     t.ok(doc.components.schemas[name]!.example, `${name} has an example`);
   }
 });
@@ -89,6 +99,8 @@ t.test('the generated services: operationIds as methods, models as their types',
     'EmbeddingsService.embedText': 'EmbedTextRequest -> EmbeddingResponse',
     'EmbeddingsService.embedImage': 'EmbedImageRequest -> EmbeddingResponse',
     'EmbeddingsService.createEmbedding': 'OpenAIEmbeddingRequest -> OpenAIEmbeddingResponse',
+    'MatchingService.rerank': 'RerankRequest -> RerankResponse',
+    'MatchingService.classify': 'ClassifyRequest -> ClassifyResponse',
     'ModelsService.getLoadedModels': '- -> ModelsResponse',
     'ModelsService.listModels': '- -> OpenAIModelList',
     'ModelsService.retrieveModel': '- -> OpenAIModel',
@@ -121,6 +133,7 @@ t.test('the generated client type-checks, compiles and calls the server', async 
       createEmbedding(body: { input: string[] }): Promise<{ data: { embedding: number[] }[] }>;
     };
     ModelsService: { listModels(): Promise<{ data: { id: string }[] }> };
+    MatchingService: { rerank(body: { query: string; documents: { image: string }[] }): Promise<{ results: { index: number; relevance_score: number }[] }> };
     ApiError: new (...args: never[]) => Error;
   };
   client.OpenAPI.BASE = server.url;
@@ -130,5 +143,8 @@ t.test('the generated client type-checks, compiles and calls the server', async 
   const openai = await client.EmbeddingsService.createEmbedding({ input: [text.text] });
   t.ok(cosine(openai.data[0]!.embedding, text.pre_caption.embedding) >= TOL.textCos, 'createEmbedding: the golden vector');
   t.equal((await client.ModelsService.listModels()).data[0]!.id, 'tiny');
+  const photo = `data:image/jpeg;base64,${(await readFile(join(IMAGES_DIR, 'photo.jpg'))).toString('base64')}`;
+  const reranked = await client.MatchingService.rerank({ query: itmGolden.texts[0]!, documents: [{ image: photo }] });
+  t.ok(Math.abs(reranked.results[0]!.relevance_score - itmGolden.pairs[0]![itmGolden.images.indexOf('photo.jpg')]!.itm_prob) <= ITM_TOL.prob, 'rerank: the golden ITM probability');
   await t.rejects(client.EmbeddingsService.embedText({ texts: [] }), client.ApiError, 'errors arrive as its ApiError');
 });
