@@ -149,23 +149,7 @@ export function albefTensorShapes(arch: Arch, layout: 'pretrain' | 'finetuned', 
   m.set(textKey('embeddings.token_type_embeddings.weight'), [2, t.dim]);
   m.set(textKey('embeddings.LayerNorm.weight'), [t.dim]);
   m.set(textKey('embeddings.LayerNorm.bias'), [t.dim]);
-  for (let i = 0; i < t.fusion_layer; i++) {
-    const b = textKey(`encoder.layer.${i}.`);
-    for (const n of ['query', 'key', 'value']) {
-      m.set(`${b}attention.self.${n}.weight`, [t.dim, t.dim]);
-      m.set(`${b}attention.self.${n}.bias`, [t.dim]);
-    }
-    m.set(`${b}attention.output.dense.weight`, [t.dim, t.dim]);
-    m.set(`${b}attention.output.dense.bias`, [t.dim]);
-    m.set(`${b}attention.output.LayerNorm.weight`, [t.dim]);
-    m.set(`${b}attention.output.LayerNorm.bias`, [t.dim]);
-    m.set(`${b}intermediate.dense.weight`, [t.intermediate, t.dim]);
-    m.set(`${b}intermediate.dense.bias`, [t.intermediate]);
-    m.set(`${b}output.dense.weight`, [t.dim, t.intermediate]);
-    m.set(`${b}output.dense.bias`, [t.dim]);
-    m.set(`${b}output.LayerNorm.weight`, [t.dim]);
-    m.set(`${b}output.LayerNorm.bias`, [t.dim]);
-  }
+  for (let i = 0; i < t.fusion_layer; i++) bertLayerShapes(m, textKey(`encoder.layer.${i}.`), arch);
   m.set('text_proj.weight', [e, t.dim]);
   m.set('text_proj.bias', [e]);
   return m;
@@ -177,34 +161,34 @@ export function albefTensorShapes(arch: Arch, layout: 'pretrain' | 'finetuned', 
  * when the architecture has no fusion layers. (`temp`, for zero-shot scores, is read when present.)
  */
 export function fusionTensorShapes(arch: Arch, layout: 'pretrain' | 'finetuned'): Map<string, number[]> {
-  const { vision: v, text: t } = arch;
+  const { text: t } = arch;
   const m = new Map<string, number[]>();
   if (t.fusion_layer >= t.layers) return m;
-  for (let i = t.fusion_layer; i < t.layers; i++) {
-    const b = `${TEXT_PREFIX[layout]}encoder.layer.${i}.`;
-    for (const [sub, kvIn] of [
-      ['attention', t.dim],
-      ['crossattention', v.dim],
-    ] as const) {
-      m.set(`${b}${sub}.self.query.weight`, [t.dim, t.dim]);
-      m.set(`${b}${sub}.self.query.bias`, [t.dim]);
-      for (const n of ['key', 'value']) {
-        m.set(`${b}${sub}.self.${n}.weight`, [t.dim, kvIn]);
-        m.set(`${b}${sub}.self.${n}.bias`, [t.dim]);
-      }
-      m.set(`${b}${sub}.output.dense.weight`, [t.dim, t.dim]);
-      m.set(`${b}${sub}.output.dense.bias`, [t.dim]);
-      m.set(`${b}${sub}.output.LayerNorm.weight`, [t.dim]);
-      m.set(`${b}${sub}.output.LayerNorm.bias`, [t.dim]);
-    }
-    m.set(`${b}intermediate.dense.weight`, [t.intermediate, t.dim]);
-    m.set(`${b}intermediate.dense.bias`, [t.intermediate]);
-    m.set(`${b}output.dense.weight`, [t.dim, t.intermediate]);
-    m.set(`${b}output.dense.bias`, [t.dim]);
-    m.set(`${b}output.LayerNorm.weight`, [t.dim]);
-    m.set(`${b}output.LayerNorm.bias`, [t.dim]);
-  }
+  for (let i = t.fusion_layer; i < t.layers; i++) bertLayerShapes(m, `${TEXT_PREFIX[layout]}encoder.layer.${i}.`, arch, { cross: true });
   m.set('itm_head.weight', [2, t.dim]);
   m.set('itm_head.bias', [2]);
   return m;
+}
+
+/** The tensors of one BERT layer under `prefix`; fusion layers add cross-attention over the vision width. */
+function bertLayerShapes(m: Map<string, number[]>, prefix: string, arch: Arch, options: { cross?: boolean } = {}): void {
+  const { vision: v, text: t } = arch;
+  for (const [sub, kvIn] of options.cross ? ([['attention', t.dim], ['crossattention', v.dim]] as const) : ([['attention', t.dim]] as const)) {
+    m.set(`${prefix}${sub}.self.query.weight`, [t.dim, t.dim]);
+    m.set(`${prefix}${sub}.self.query.bias`, [t.dim]);
+    for (const n of ['key', 'value']) {
+      m.set(`${prefix}${sub}.self.${n}.weight`, [t.dim, kvIn]);
+      m.set(`${prefix}${sub}.self.${n}.bias`, [t.dim]);
+    }
+    m.set(`${prefix}${sub}.output.dense.weight`, [t.dim, t.dim]);
+    m.set(`${prefix}${sub}.output.dense.bias`, [t.dim]);
+    m.set(`${prefix}${sub}.output.LayerNorm.weight`, [t.dim]);
+    m.set(`${prefix}${sub}.output.LayerNorm.bias`, [t.dim]);
+  }
+  m.set(`${prefix}intermediate.dense.weight`, [t.intermediate, t.dim]);
+  m.set(`${prefix}intermediate.dense.bias`, [t.intermediate]);
+  m.set(`${prefix}output.dense.weight`, [t.dim, t.intermediate]);
+  m.set(`${prefix}output.dense.bias`, [t.dim]);
+  m.set(`${prefix}output.LayerNorm.weight`, [t.dim]);
+  m.set(`${prefix}output.LayerNorm.bias`, [t.dim]);
 }

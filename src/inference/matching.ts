@@ -8,6 +8,7 @@ import type { ModelManifest } from '../model-manifest.js';
 import { MicroBatcher } from './batcher.js';
 import { splitBatch, type Session } from './sessions.js';
 import { StateCache, type CacheEvents } from './state-cache.js';
+import { paddedTokenFeeds } from './token-feeds.js';
 
 /** Every token of an image after the ViT's final LayerNorm [N, Dv], and its embedding. */
 export interface ImageState {
@@ -114,19 +115,9 @@ export class MatchingTowers {
 
   /** Token id rows → text states (each cut to its own length; the batch is padded with mask 0). */
   async runTexts(batch: number[][]): Promise<TextState[]> {
-    const len = Math.max(...batch.map((r) => r.length));
-    const ids = new BigInt64Array(batch.length * len).fill(BigInt(this.tokens.pad));
-    const mask = new BigInt64Array(batch.length * len);
-    batch.forEach((row, r) => {
-      for (let c = 0; c < row.length; c++) {
-        ids[r * len + c] = BigInt(row[c]!);
-        mask[r * len + c] = 1n;
-      }
-    });
-    const out = await this.sessions.textStates.run({
-      input_ids: { type: 'int64', data: ids, dims: [batch.length, len] },
-      attention_mask: { type: 'int64', data: mask, dims: [batch.length, len] },
-    });
+    const feeds = paddedTokenFeeds(batch, this.tokens.pad);
+    const len = feeds.input_ids.dims[1]!;
+    const out = await this.sessions.textStates.run(feeds);
     const states = out.states!;
     const dim = states.dims[2]!;
     const data = states.data as Float32Array;

@@ -13,6 +13,7 @@ import { readModelDir } from './model-dir.js';
 import { modelWarnings } from './model-warnings.js';
 import { threadsPerSession } from './ort-session.js';
 import { maxBatchFor } from './providers.js';
+import { paddedTokenFeeds } from './token-feeds.js';
 import { Session, splitBatch, type ProviderChoice, type SkippedProvider } from './sessions.js';
 import { WordPieceTokenizer } from './tokenizer.js';
 
@@ -180,19 +181,7 @@ export class LoadedModel {
 
   /** Token id rows → embeddings; rows are padded to the longest with attention_mask 0. */
   async runTexts(batch: number[][], lane = 0): Promise<Float32Array[]> {
-    const len = Math.max(...batch.map((r) => r.length));
-    const ids = new BigInt64Array(batch.length * len).fill(BigInt(this.tokenizer.padId));
-    const mask = new BigInt64Array(batch.length * len);
-    batch.forEach((row, r) => {
-      for (let c = 0; c < row.length; c++) {
-        ids[r * len + c] = BigInt(row[c]!);
-        mask[r * len + c] = 1n;
-      }
-    });
-    const out = await this.text[lane]!.run({
-      input_ids: { type: 'int64', data: ids, dims: [batch.length, len] },
-      attention_mask: { type: 'int64', data: mask, dims: [batch.length, len] },
-    });
+    const out = await this.text[lane]!.run(paddedTokenFeeds(batch, this.tokenizer.padId));
     return splitBatch(out.embeddings!);
   }
 
