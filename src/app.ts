@@ -20,12 +20,17 @@ import { modelRoutes } from './routes/models.js';
 import { openaiRoutes } from './routes/openai-embeddings.js';
 import { classifyRoutes } from './routes/classify.js';
 import { rerankRoutes } from './routes/rerank.js';
+import { uiRoutes } from './routes/ui.js';
 import { ErrorResponse } from './schemas.js';
 import { Service, type ServiceOptions } from './service.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
     service: Service;
+  }
+  interface FastifyContextConfig {
+    /** answers without an API key (the web page and its files) */
+    openRoute?: boolean;
   }
 }
 
@@ -62,7 +67,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const keys = config.apiKey.map(digest);
     app.addHook('onRequest', async (req) => {
       const path = req.url.split('?')[0]!;
-      if (OPEN_ROUTES.has(path)) return;
+      if (OPEN_ROUTES.has(path) || req.routeOptions.config.openRoute) return;
       const auth = req.headers.authorization;
       const given = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : (req.headers['x-api-key'] as string | undefined);
       // Compare fixed-length digests in constant time, against every key.
@@ -146,6 +151,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(openaiRoutes);
   await app.register(rerankRoutes);
   await app.register(classifyRoutes);
+  if (config.ui) await app.register(uiRoutes);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.addHook('onClose', async () => {
