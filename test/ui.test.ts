@@ -116,12 +116,14 @@ async function main() {
   const server = await startServer({ models: [tiny, old], allowPrivateUrls: true });
   const keyed = await startServer({ apiKey: ['ui-test-key'] });
   // One browser for all checks; playwright gives it a fresh temporary profile (user-data-dir).
+ 
   const browser: Browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
   t.teardown(async () => {
+   
     await browser.close();
     await server.close();
     await keyed.close();
@@ -164,23 +166,27 @@ async function main() {
   const { page, problems, requests } = await open(context, `${server.url}/`);
   const total = FILES.length + 2;
 
+ 
   t.test('the page and its files: open, with the CSP, cached by ETag, not in the OpenAPI document', async (t) => {
-    const page = await fetch(`${server.url}/`);
+    // Each body read, so no connection stays open past the servers' close.
+    const get = async (url: string, headers: Record<string, string> = {}) => {
+      const res = await fetch(url, { headers });
+      return { status: res.status, headers: res.headers, text: await res.text() };
+    };
+    const page = await get(`${server.url}/`);
     t.equal(page.status, 200);
     t.match(page.headers.get('content-type'), /^text\/html; charset=utf-8/);
     t.equal(page.headers.get('content-security-policy'), UI_CSP);
     t.match(UI_CSP, /script-src 'self'(;|$)/, 'no inline or remote scripts');
-    t.match(await page.text(), /<script type="module" src="\/ui\/app.js">/);
-    const js = await fetch(`${keyed.url}/ui/app.js`);
+    t.match(page.text, /<script type="module" src="\/ui\/app.js">/);
+    const js = await get(`${keyed.url}/ui/app.js`);
     t.equal(js.status, 200, 'assets need no API key');
     t.match(js.headers.get('content-type'), /^text\/javascript/);
     t.equal(js.headers.get('content-security-policy'), UI_CSP);
-    const etag = js.headers.get('etag')!;
-    t.equal((await fetch(`${server.url}/ui/app.js`, { headers: { 'if-none-match': etag } })).status, 304);
-    t.match((await fetch(`${server.url}/ui/style.css`)).headers.get('content-type'), /^text\/css/);
-    t.equal((await fetch(`${keyed.url}/models`)).status, 401, 'the API still needs the key');
-    const models = await fetch(`${server.url}/models`);
-    t.equal(models.headers.get('content-security-policy'), null, 'the CSP only on the page and its files');
+    t.equal((await get(`${server.url}/ui/app.js`, { 'if-none-match': js.headers.get('etag')! })).status, 304);
+    t.match((await get(`${server.url}/ui/style.css`)).headers.get('content-type'), /^text\/css/);
+    t.equal((await get(`${keyed.url}/models`)).status, 401, 'the API still needs the key');
+    t.equal((await get(`${server.url}/models`)).headers.get('content-security-policy'), null, 'the CSP only on the page and its files');
     const doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as { paths: Record<string, unknown> };
     t.same(Object.keys(doc.paths).filter((p) => p === '/' || p.startsWith('/ui')), [], 'hidden from the OpenAPI document');
   });
@@ -288,8 +294,14 @@ async function main() {
     await page.fill('#labels', 'only one');
     await page.click('#classify-form button[type=submit]');
     await page.waitForFunction(() => document.getElementById('classify-error')!.textContent !== '');
-    const one = (await postJson(`${server.url}/classify`, { images: [fileBytes.get('tiny.png')!.toString('base64')], labels: ['only one'] })).json.error;
-    t.equal(await page.textContent('#classify-error'), `400 ${one.code}: ${one.message}`, 'a request-level error once, as the API words it');
+    // The page sends files as multipart and URLs as JSON, whose schema words it differently: either, once.
+    const form = new FormData();
+    form.append('labels', 'only one');
+    form.append('file', new Blob([new Uint8Array(fileBytes.get('tiny.png')!)], { type: 'image/png' }), 'tiny.png');
+    const multipart = ((await (await fetch(`${server.url}/classify`, { method: 'POST', body: form })).json()) as { error: { code: string; message: string } }).error;
+    const json = (await postJson(`${server.url}/classify`, { urls: [`${files.url}/${URL_IMAGE}`], labels: ['only one'] })).json.error;
+    const worded = [multipart, json].map((e) => `400 ${e.code}: ${e.message}`);
+    t.ok(worded.includes((await page.textContent('#classify-error'))!), `a request-level error once, as the API words it (${worded.join(' | ')})`);
     await page.click('label[for=mode-search]');
   });
 
@@ -312,6 +324,8 @@ async function main() {
     // Tab from the top of a freshly loaded page.
     const fresh = await context.newPage();
     t.teardown(() => fresh.close());
+    // Listening before the page loads, so that file choosers are intercepted by the time Space is pressed.
+    const chooser = fresh.waitForEvent('filechooser', { timeout: 30_000 });
     await fresh.goto(`${server.url}/`);
     await fresh.waitForSelector('#model option', { state: 'attached' });
     const order: string[] = [];
@@ -322,7 +336,6 @@ async function main() {
     t.same(order, ['model', 'API docs', 'OpenAPI', 'files', 'url', 'Add', 'clear', 'mode-search', 'query', 'rerank', 'rerank-n'], 'focus order follows the page');
     // Space opens the file picker from the focused input.
     await fresh.focus('#files');
-    const chooser = fresh.waitForEvent('filechooser', { timeout: 5000 });
     await fresh.keyboard.press('Space');
     t.ok(await chooser, 'the file picker opens from the keyboard');
   });

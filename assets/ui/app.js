@@ -391,7 +391,7 @@ async function classify(img, params) {
   } catch (e) {
     if (e.status === 401) return needKey(e);
     c.err = e;
-    if (requestLevel(e)) $('classify-error').textContent = e.text;
+    if (requestLevel(e) && !$('classify-error').textContent) $('classify-error').textContent = e.text;
   } finally {
     c.busy = false;
   }

@@ -2,7 +2,8 @@
 // (assets/ui/). The files are read once at start and served from memory with an ETag, revalidated on
 // each load (their names carry no hash), under a Content-Security-Policy that lets the page run only
 // its own scripts and styles and talk only to this service. The routes are open (no API key: the page
-// asks for one) and hidden from the OpenAPI document.
+// asks for one) and hidden from the OpenAPI document. Five small files known at start need no
+// @fastify/static: it would read them from disk per request and map paths this page does not have.
 
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
