@@ -22,6 +22,7 @@ import { openaiRoutes } from './routes/openai-embeddings.js';
 import { classifyRoutes } from './routes/classify.js';
 import { openaiModelRoutes } from './routes/openai-models.js';
 import { rerankRoutes } from './routes/rerank.js';
+import { uiRoutes } from './routes/ui.js';
 import { PACKAGE_VERSION } from './paths.js';
 import { SHARED_SCHEMAS } from './schemas.js';
 import { Service, type ServiceOptions } from './service.js';
@@ -29,6 +30,10 @@ import { Service, type ServiceOptions } from './service.js';
 declare module 'fastify' {
   interface FastifyInstance {
     service: Service;
+  }
+  interface FastifyContextConfig {
+    /** answers without an API key (the web page and its files) */
+    openRoute?: boolean;
   }
 }
 
@@ -69,7 +74,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const keys = config.apiKey.map(digest);
     app.addHook('onRequest', async (req) => {
       const path = req.url.split('?')[0]!;
-      if (OPEN_ROUTES.has(path)) return;
+      if (OPEN_ROUTES.has(path) || req.routeOptions.config.openRoute) return;
       const auth = req.headers.authorization;
       const given = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : (req.headers['x-api-key'] as string | undefined);
       // Compare fixed-length digests in constant time, against every key.
@@ -156,6 +161,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(openaiModelRoutes);
   await app.register(rerankRoutes);
   await app.register(classifyRoutes);
+  if (config.ui) await app.register(uiRoutes);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.addHook('onClose', async () => {

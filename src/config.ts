@@ -49,6 +49,7 @@ export const ConfigSchema = Type.Object({
   urlMaxRedirects: Int(3, 'redirects followed per image URL'),
   apiKey: List([], 'API keys accepted as "Authorization: Bearer KEY" (repeat for several); none = no auth'),
   cors: Bool(false, 'send CORS headers allowing any origin'),
+  ui: Bool(true, 'serve the web page at / (search and classify your own images in the browser); --no-ui turns it off'),
   warmup: Bool(true, 'run one inference per tower before reporting ready'),
   fetch: Type.Union([Type.Literal(''), Type.Literal('albef_4m'), Type.Literal('albef_14m')], {
     default: '',
