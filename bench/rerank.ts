@@ -109,7 +109,8 @@ export async function benchRerank(dir: string, imageRes: number, tokenize: (s: s
   const noFusion = await startService(dir, ['--no-fusion']);
   const rssWarmNoFusionMB = rssMB(noFusion.child.pid!);
   await noFusion.stop();
-  const svc = await startService(dir, ['--state-cache-images', '256']);
+  // A deadline long enough that a miss of 16 images at c4 is measured, not refused (30 s by default).
+  const svc = await startService(dir, ['--state-cache-images', '256', '--request-timeout-ms', '300000']);
   const rssWarmMB = rssMB(svc.child.pid!);
   let n = 0;
   const gallery = Array.from({ length: 16 }, () => dataUri(variant(photo, n++)));
@@ -139,8 +140,10 @@ export async function benchRerank(dir: string, imageRes: number, tokenize: (s: s
       const rawMs = (name.startsWith('1 text') ? rawTextByImages : rawImageByTexts)[cache];
       const service: LoadResult[] = [];
       for (const c of concurrencies) {
-        // Requests made fresh per send for misses (new image bytes), once for hits.
+        // Requests made fresh per send for misses (new image bytes), once for hits; the misses before
+        // may have pushed the hit request's images out of the cache, so it runs once first.
         const spec = cache === 'hit' ? kinds.hit() : undefined;
+        if (spec) await fetch(svc.origin + spec.path, { method: 'POST', headers: spec.headers, body: spec.body });
         // Long enough for several requests per client at this concurrency (a miss costs seconds).
         const window = Math.min(90, Math.max(seconds, (4 * c * rawMs) / 1000));
         const r = await closedLoop(svc.origin, () => spec ?? kinds.miss(), c, window, Math.min(30, (c * rawMs) / 1000 + 1));

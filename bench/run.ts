@@ -311,7 +311,7 @@ for (const p of precisions) {
       continue;
     }
     const tokenizer = new WordPieceTokenizer(readFileSync(join(dir, 'vocab.txt'), 'utf8'));
-    const rerank = await benchRerank(dir, manifest.image_res, (s) => tokenizer.encode(preCaption(s, 30), 30).ids, photo, base, quick ? [1] : [1, 4], log);
+    const rerank = await benchRerank(dir, manifest.image_res, (s) => tokenizer.encode(preCaption(s, 30), 30).ids, photo, base, quick ? [1] : [1, 2], log);
     reranks.push({ precision: p, rerank });
     writeFileSync(join(values.out!, `rerank-${p}.json`), JSON.stringify({ machine, quick, ...rerank }, null, 2) + '\n');
   }
