@@ -7,7 +7,6 @@ import { createHash } from 'node:crypto';
 import { allOrFirstError, type Embedder, type ImageInput } from './embedder.js';
 import { AppError, BadRequestError } from './errors.js';
 import type { Departure } from './inference/batcher.js';
-import { preCaption } from './inference/caption.js';
 import { MatchingTowers, type ImageState, type TextState } from './inference/matching.js';
 import type { LoadedModel } from './inference/model-pool.js';
 import type { Metrics } from './metrics.js';

@@ -52,7 +52,7 @@ interface Result {
   document?: unknown;
 }
 
-function checkPair(t: Test, r: Result, want: { itc: number; itm_logits: [number, number]; itm_prob: number }, worst: { prob: number; logits: number; itc: number }) {
+function checkPair(r: Result, want: { itc: number; itm_logits: [number, number]; itm_prob: number }, worst: { prob: number; logits: number; itc: number }) {
   worst.prob = Math.max(worst.prob, Math.abs(r.relevance_score - want.itm_prob));
   worst.logits = Math.max(worst.logits, Math.abs(r.itm_logits[0] - want.itm_logits[0]), Math.abs(r.itm_logits[1] - want.itm_logits[1]));
   worst.itc = Math.max(worst.itc, Math.abs(r.itc - want.itc));
@@ -71,7 +71,7 @@ for (const model of ['tiny', 'tiny-ft']) {
       t.equal(res.status, 200);
       t.equal(res.json.results.length, imageFiles.length);
       if (ti === 0) sortedByScore(t, res.json.results);
-      for (const r of res.json.results as Result[]) checkPair(t, r, g.pairs[ti]![r.index]!, worst);
+      for (const r of res.json.results as Result[]) checkPair(r, g.pairs[ti]![r.index]!, worst);
       t.same(res.json.usage, { texts: 1, images: imageFiles.length });
     }
     t.ok(worst.prob <= ITM_TOL.prob && worst.logits <= ITM_TOL.logitsFile && worst.itc <= ITM_TOL.itc, `max|Δ| prob ${worst.prob.toExponential(2)}, logits ${worst.logits.toExponential(2)}, itc ${worst.itc.toExponential(2)}`);
@@ -83,7 +83,7 @@ for (const model of ['tiny', 'tiny-ft']) {
       const res = await postJson(`${server.url}/v1/rerank`, { model, query: { image: dataUri.get(imageFiles[ii]!) }, documents: g.texts.map((text) => ({ text })) });
       t.equal(res.status, 200);
       if (ii === 0) sortedByScore(t, res.json.results);
-      for (const r of res.json.results as Result[]) checkPair(t, r, g.pairs[r.index]![ii]!, worst);
+      for (const r of res.json.results as Result[]) checkPair(r, g.pairs[r.index]![ii]!, worst);
       t.same(res.json.usage, { texts: g.texts.length, images: 1 });
     }
     t.ok(worst.prob <= ITM_TOL.prob && worst.logits <= ITM_TOL.logitsFile && worst.itc <= ITM_TOL.itc, `max|Δ| prob ${worst.prob.toExponential(2)}, logits ${worst.logits.toExponential(2)}, itc ${worst.itc.toExponential(2)}`);
