@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { resolveArch } from '../src/convert/arch.js';
 import { synthesizeModel } from '../src/convert/synth.js';
-import { runCli, spawnCli } from './helpers/cli.js';
+import { runCli, serveUntilFailed } from './helpers/cli.js';
 import { IMAGES_DIR } from './helpers/golden.js';
 import { cleanupTinyModel, postJson, startServer, tinyModel } from './helpers/server.js';
 
@@ -42,28 +42,12 @@ t.test('a corrupt or missing ONNX file at start: clear error, exit 1, or not-rea
   t.equal(b.code, 1);
   t.match(b.stdout + b.stderr, /text\.onnx\.data is missing/);
 
-  const child = spawnCli(['serve', '--models', corrupt, '--port', '0', '--on-load-error', 'not-ready']);
-  let log = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      log += d;
-      const m = log.match(/Server listening at (http:\/\/127\.0\.0\.1:\d+)/);
-      if (m) resolve(m[1]!);
-    });
-    child.on('exit', (code) => reject(new Error(`exited ${code}: ${log}`)));
-  });
-  let ready: Response | undefined;
-  for (let i = 0; i < 100; i++) {
-    ready = await fetch(`${url}/readyz`);
-    if (((await ready.clone().json()) as { status: string }).status === 'failed') break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  t.equal(ready!.status, 503, 'not ready');
-  t.same(await ready!.json(), { status: 'failed' });
+  const { url, ready, stop } = await serveUntilFailed(['--models', corrupt]);
+  t.equal(ready.status, 503, 'not ready');
+  t.same(await ready.json(), { status: 'failed' });
   t.equal((await fetch(`${url}/healthz`)).status, 200, 'but alive');
   t.equal((await postJson(`${url}/embed/text`, { text: 'a' })).status, 503, 'embeddings refused with 503');
-  child.kill('SIGTERM');
-  await new Promise((r) => child.on('exit', r));
+  await stop();
 });
 
 t.test('an inference error fails only its batch; the next batch succeeds', async (t) => {

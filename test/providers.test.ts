@@ -10,7 +10,7 @@ import t from 'tap';
 import { convertCheckpoint } from '../src/convert/convert.js';
 import { createOrtSession, firstInference } from '../src/inference/ort-session.js';
 import { AUTO_ORDER, BATCH_DEFAULTS, failureReason, maxBatchFor, ProviderError, selectProvider, type Provider } from '../src/inference/providers.js';
-import { runCli, spawnCli } from './helpers/cli.js';
+import { runCli, serveUntilFailed, spawnCli } from './helpers/cli.js';
 import { TINY_ARCH, TINY_CHECKPOINT } from './helpers/golden.js';
 import { cleanupTinyModel, postJson, startServer, tinyModel } from './helpers/server.js';
 
@@ -141,30 +141,14 @@ t.test('serve --provider webgpu without a GPU: clear error at start, exit 1; env
 });
 
 t.test('serve --provider webgpu --on-load-error not-ready: alive, not ready, the reason logged', async (t) => {
-  const child = spawnCli(['serve', '--models', fp32, '--port', '0', '--provider', 'webgpu', '--on-load-error', 'not-ready']);
-  let log = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      log += d;
-      const m = log.match(/Server listening at (http:\/\/127\.0\.0\.1:\d+)/);
-      if (m) resolve(m[1]!);
-    });
-    child.on('exit', (code) => reject(new Error(`exited ${code}: ${log}`)));
-  });
-  let ready: Response | undefined;
-  for (let i = 0; i < 100; i++) {
-    ready = await fetch(`${url}/readyz`);
-    if (((await ready.clone().json()) as { status: string }).status === 'failed') break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  t.equal(ready!.status, 503, 'not ready');
+  const { url, ready, log, stop } = await serveUntilFailed(['--models', fp32, '--provider', 'webgpu']);
+  t.equal(ready.status, 503, 'not ready');
   t.equal((await fetch(`${url}/healthz`)).status, 200, 'but alive');
   const embed = await postJson(`${url}/embed/text`, { text: 'a dog' });
   t.equal(embed.status, 503, 'embeddings refused, not served from the CPU');
   t.match(embed.json.error.message, /webgpu execution provider .*No supported adapters/);
-  t.match(log, /"level":60.*No supported adapters/, 'the fatal log line says why');
-  child.kill('SIGTERM');
-  await new Promise((r) => child.on('exit', r));
+  t.match(log(), /"level":60.*No supported adapters/, 'the fatal log line says why');
+  await stop();
 });
 
 t.test('auto on a machine without a GPU: cpu, with the reasons in /models and in the log', async (t) => {

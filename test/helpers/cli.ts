@@ -38,3 +38,30 @@ export async function freePort(): Promise<number> {
     s.on('error', reject);
   });
 }
+
+/**
+ * `serve` with `--on-load-error not-ready` and models that fail to load: resolves once it listens and
+ * /readyz reports "failed" (or after 10 s), with the last /readyz answer and the log so far.
+ */
+export async function serveUntilFailed(args: string[]): Promise<{ child: ChildProcess; url: string; ready: Response; log: () => string; stop: () => Promise<void> }> {
+  const child = spawnCli(['serve', ...args, '--port', '0', '--on-load-error', 'not-ready']);
+  let log = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      log += d;
+      const m = log.match(/Server listening at (http:\/\/127\.0\.0\.1:\d+)/);
+      if (m) resolve(m[1]!);
+    });
+    child.on('exit', (code) => reject(new Error(`exited ${code}: ${log}`)));
+  });
+  let ready = await fetch(`${url}/readyz`);
+  for (let i = 0; i < 100 && ((await ready.clone().json()) as { status: string }).status !== 'failed'; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    ready = await fetch(`${url}/readyz`);
+  }
+  const stop = async (): Promise<void> => {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.on('exit', r));
+  };
+  return { child, url, ready, log: () => log, stop };
+}
