@@ -8,6 +8,7 @@
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { createOrtSession } from '../src/inference/ort-session.js';
+import { jpegWithComment } from '../test/helpers/images.js';
 import { CAPTIONS } from './ceiling.js';
 import { closedLoop, type LoadResult, type RequestSpec } from './load.js';
 import { rssMB, startService } from './service.js';
@@ -36,15 +37,7 @@ export interface RerankResult {
 const IMAGE_BATCH = 2;
 const PAIR_BATCH = 32;
 
-/** The same JPEG with a numbered comment segment after SOI: identical pixels, a distinct SHA-256. */
-function variant(jpeg: Buffer, n: number): Buffer {
-  const note = Buffer.from(`albef-bench ${n}`);
-  const segment = Buffer.alloc(4 + note.length);
-  segment.writeUInt16BE(0xfffe, 0);
-  segment.writeUInt16BE(note.length + 2, 2);
-  note.copy(segment, 4);
-  return Buffer.concat([jpeg.subarray(0, 2), segment, jpeg.subarray(2)]);
-}
+const variant = (jpeg: Buffer, n: number): Buffer => jpegWithComment(jpeg, `albef-bench ${n}`);
 
 const dataUri = (b: Buffer) => `data:image/jpeg;base64,${b.toString('base64')}`;
 const json = (body: unknown): RequestSpec => ({ path: '/v1/rerank', headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify(body)) });

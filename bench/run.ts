@@ -222,7 +222,7 @@ interface Paired {
 
 /** int8 against fp32 on the same weights: cosine of the embeddings of the fixture images and texts. */
 async function int8Fidelity(): Promise<{ image: { mean: number; min: number }; text: { mean: number; min: number } }> {
-  const load = (p: string) => ModelPool.load([join(PACKAGE_ROOT, 'bench', '.models', `albef_4m-${p}`)], resolveConfig({}));
+  const load = (p: string) => ModelPool.load([join(PACKAGE_ROOT, 'bench', '.models', `albef_4m-${p}`)], resolveConfig({ fusion: false }));
   const [f, q] = [await load('fp32'), await load('int8')];
   const fm = f.get();
   const qm = q.get();

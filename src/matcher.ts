@@ -9,6 +9,7 @@ import { AppError, BadRequestError } from './errors.js';
 import type { Departure } from './inference/batcher.js';
 import { MatchingTowers, type ImageState, type TextState } from './inference/matching.js';
 import type { LoadedModel } from './inference/model-pool.js';
+import { reconvertCommand } from './inference/model-warnings.js';
 import type { Metrics } from './metrics.js';
 
 export type MatchItem = { text: string } | { image: ImageInput };
@@ -19,23 +20,25 @@ export interface MatchOptions {
   deadline?: number;
 }
 
+/** One document scored against the query, in the answer's shape (SPEC §6). */
 export interface PairScore {
   /** Position of the document in the request. */
   index: number;
+  /** Match probability, softmax(itm_logits)[1]. */
+  relevance_score: number;
   /** ITM logits (no-match, match). */
-  logits: [number, number];
-  /** Match probability, softmax(logits)[1]. */
-  probability: number;
+  itm_logits: [number, number];
   /** Cosine of the two embeddings. */
   itc: number;
 }
 
+/** One label scored for one image, in the answer's shape. */
 export interface LabelScore {
   label: string;
   /** Softmax over the labels of cos(image, text) / temp. */
   score: number;
   /** Match probability from the ITM head (when asked for). */
-  itmProb?: number;
+  itm_prob?: number;
 }
 
 /** The model directory lacks the fusion part (or it was not loaded): the endpoint cannot answer. */
@@ -46,10 +49,7 @@ export class FusionUnavailableError extends AppError {
       ? 'its checkpoint holds no temperature (temp), which zero-shot scores need'
       : fusion
       ? 'its fusion graphs were not loaded (the service runs with --no-fusion)'
-      : `its directory was written by converter ${model.manifest.converter_version}, before image–text matching; reconvert it: ` +
-        (model.manifest.source.synthetic
-          ? `albef-embed synth --preset albef_4m --precision ${model.manifest.precision} --out ${model.dir} --force`
-          : `albef-embed convert --checkpoint ${model.manifest.source.file ?? 'CHECKPOINT.pth'} --precision ${model.manifest.precision} --out ${model.dir} --force`);
+      : `its directory was written by converter ${model.manifest.converter_version}, before image–text matching; reconvert it: ${reconvertCommand(model.manifest, model.dir)}`;
     super('fusion_unavailable', `model ${JSON.stringify(model.name)} cannot ${what}: ${why}`, 400);
   }
 }
@@ -139,7 +139,7 @@ export class Matcher {
   }
 
   /**
-   * Scores every document against the query with the ITM head (in document order; the caller sorts).
+   * Scores every document against the query with the ITM head, best first (ties by index).
    * One of query and document is a text, the other an image, for every pair.
    */
   async rerank(model: LoadedModel, query: MatchItem, documents: MatchItem[], options: MatchOptions): Promise<PairScore[]> {
@@ -166,18 +166,15 @@ export class Matcher {
     const pairs = documents.map((_, i) => (queryIsText ? { image: imageStates[i]!, text: textStates[0]! } : { image: imageStates[0]!, text: textStates[i]! }));
     const logits = await this.logits(towers, pairs, { deadline, signal: options.signal });
     this.metrics?.items.inc({ model: model.name, modality: 'pair' }, pairs.length);
-    return pairs.map((p, index) => ({
-      index,
-      logits: logits[index]!,
-      probability: MatchingTowers.probability(logits[index]!),
-      itc: dot(p.image.embedding, p.text.embedding),
-    }));
+    return pairs
+      .map((p, index) => ({ index, relevance_score: MatchingTowers.probability(logits[index]!), itm_logits: logits[index]!, itc: dot(p.image.embedding, p.text.embedding) }))
+      .sort((a, b) => b.relevance_score - a.relevance_score || a.index - b.index);
   }
 
   /**
    * Zero-shot classification: for each image, softmax over the labels of cos(image, text) / t with
    * t = temp clamped to [0.001, 0.5], the texts being `template` with `{}` replaced by each label;
-   * with `itm`, each pair's match probability too. Labels in the order given (the caller sorts).
+   * with `itm`, each pair's match probability too. Per image, its labels best first.
    */
   async classify(model: LoadedModel, images: ImageInput[], labels: string[], options: MatchOptions & { template: string; itm: boolean }): Promise<LabelScore[][]> {
     const temp = model.manifest.fusion?.temp;
@@ -215,7 +212,7 @@ export class Matcher {
       const max = Math.max(...logit);
       const exp = logit.map((l) => Math.exp(l - max));
       const sum = exp.reduce((a, b) => a + b, 0);
-      return labels.map((label, j) => ({ label, score: exp[j]! / sum, ...(itm ? { itmProb: itm[i]![j]! } : {}) }));
+      return labels.map((label, j): LabelScore => ({ label, score: exp[j]! / sum, ...(itm ? { itm_prob: itm[i]![j]! } : {}) })).sort((a, b) => b.score - a.score);
     });
   }
 }

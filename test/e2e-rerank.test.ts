@@ -11,6 +11,7 @@ import { CohereClient, CohereError } from 'cohere-ai';
 import t, { type Test } from 'tap';
 import { convertCheckpoint } from '../src/convert/convert.js';
 import { IMAGES_DIR, ITM_TOL, itmGolden, TINY_ARCH, TINY_FINETUNED } from './helpers/golden.js';
+import { jpegWithComment } from './helpers/images.js';
 import { cleanupTinyModel, postJson, startServer, startStaticServer, tinyModel } from './helpers/server.js';
 
 const g = itmGolden;
@@ -178,12 +179,9 @@ async function towerItems(): Promise<Record<string, number>> {
   return { image_states: n('image_states'), text_states: n('text_states'), fusion: n('fusion') };
 }
 
-/** A JPEG with a comment segment after SOI: the same pixels, bytes (and a cache key) never seen before. */
+/** A JPEG never sent before (a comment segment added): its cache key is new. */
 async function freshJpeg(note: string): Promise<string> {
-  const jpeg = await readFile(join(IMAGES_DIR, 'wide.jpg'));
-  const text = Buffer.from(note);
-  const segment = Buffer.concat([Buffer.from([0xff, 0xfe, 0, text.length + 2]), text]);
-  return `data:image/jpeg;base64,${Buffer.concat([jpeg.subarray(0, 2), segment, jpeg.subarray(2)]).toString('base64')}`;
+  return `data:image/jpeg;base64,${jpegWithComment(await readFile(join(IMAGES_DIR, 'wide.jpg')), note).toString('base64')}`;
 }
 
 t.test('work is done once per distinct image and text: 1 image × 64 texts runs the image tower once', async (t) => {

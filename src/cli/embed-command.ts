@@ -65,7 +65,8 @@ export async function embedCommand(argv: string[]): Promise<void> {
   const format = values['encoding-format'] ?? 'float';
   if (format !== 'float' && format !== 'base64') throw new UsageError('--encoding-format must be float or base64');
 
-  const config = resolveConfig({ models: [values.model], warmup: false, allowPrivateUrls: true, maxItems: Math.max(texts.length, images.length, 1) });
+  // Embeddings only: the matching graphs (three more sessions) are not loaded.
+  const config = resolveConfig({ models: [values.model], warmup: false, fusion: false, allowPrivateUrls: true, maxItems: Math.max(texts.length, images.length, 1) });
   await withEmbedder(config, async (embedder) => {
     const model = embedder.model();
     const vectors = texts.length
@@ -122,7 +123,7 @@ async function indexCommand(o: IndexOptions): Promise<void> {
     log(`shard ${shard.index}/${shard.count}: ${items.length} of ${all} items`);
   }
 
-  const config = resolveConfig({ models: [o.model], warmup: false, maxItems: Math.max(o.batch, 1), maxQueueImages: Math.max(64, o.batch), requestTimeoutMs: 600_000 });
+  const config = resolveConfig({ models: [o.model], warmup: false, fusion: false, maxItems: Math.max(o.batch, 1), maxQueueImages: Math.max(64, o.batch), requestTimeoutMs: 600_000 });
   await withEmbedder(config, async (embedder) => {
     const r = await embedToJsonLines(embedder, embedder.model(), items, o.out, { batch: o.batch, cleanup: o.cleanup, owns });
     log(`${o.out}: ${r.written} written, ${r.skipped} already there, ${r.failed} failed`);

@@ -38,7 +38,8 @@ Options:
   --no-caption-cleanup   label texts as given
 `;
 
-const oneOffConfig = (model: string, items: number) => resolveConfig({ models: [model], warmup: false, allowPrivateUrls: true, maxItems: Math.max(items, 1), stateCacheImages: 0 });
+// The matching graphs load only where they run (rerank, classify --itm).
+const oneOffConfig = (model: string, items: number, fusion: boolean) => resolveConfig({ models: [model], warmup: false, fusion, allowPrivateUrls: true, maxItems: Math.max(items, 1), stateCacheImages: 0 });
 
 export async function rerankCommand(argv: string[]): Promise<void> {
   const { values } = parse(
@@ -62,12 +63,10 @@ export async function rerankCommand(argv: string[]): Promise<void> {
   const topN = intOption(values['top-n'], '--top-n');
   const query: MatchItem = textQuery ? { text: values.query! } : { image: await imageArg(values['query-image']!) };
   const documents: MatchItem[] = textQuery ? await Promise.all(docs.map(async (f) => ({ image: await imageArg(f) }))) : docs.map((text) => ({ text }));
-  await withService(oneOffConfig(values.model, docs.length), async (service) => {
+  await withService(oneOffConfig(values.model, docs.length, true), async (service) => {
     const model = service.requireEmbedder().model();
     const scores = await service.requireMatcher().rerank(model, query, documents, { captionCleanup: !values['no-caption-cleanup'] });
-    scores.sort((a, b) => b.probability - a.probability || a.index - b.index);
-    const results = scores.slice(0, topN).map((s) => ({ index: s.index, relevance_score: s.probability, itm_logits: s.logits, itc: s.itc }));
-    process.stdout.write(JSON.stringify({ model: model.name, results }) + '\n');
+    process.stdout.write(JSON.stringify({ model: model.name, results: scores.slice(0, topN) }) + '\n');
   });
 }
 
@@ -90,19 +89,14 @@ export async function classifyCommand(argv: string[]): Promise<void> {
   if (!values.model || images.length === 0 || labels.length < 2) throw new UsageError(`give --model, at least one --image and at least two --label\n${CLASSIFY_USAGE}`);
   const topK = intOption(values['top-k'], '--top-k');
   const inputs = await Promise.all(images.map(imageArg));
-  await withService(oneOffConfig(values.model, Math.max(images.length, labels.length)), async (service) => {
+  await withService(oneOffConfig(values.model, Math.max(images.length, labels.length), values.itm ?? false), async (service) => {
     const model = service.requireEmbedder().model();
     const scores = await service.requireMatcher().classify(model, inputs, labels, {
       template: values.template ?? '{}',
       itm: values.itm ?? false,
       captionCleanup: !values['no-caption-cleanup'],
     });
-    const results = scores.map((perImage) =>
-      perImage
-        .sort((a, b) => b.score - a.score)
-        .slice(0, topK)
-        .map((s) => ({ label: s.label, score: s.score, ...(s.itmProb !== undefined ? { itm_prob: s.itmProb } : {}) })),
-    );
+    const results = scores.map((perImage) => perImage.slice(0, topK));
     process.stdout.write(JSON.stringify({ model: model.name, results }) + '\n');
   });
 }

@@ -1,7 +1,8 @@
 // Image preprocessing as ALBEF's retrieval transform does it, from encoded bytes to resized pixels:
 // decode as PIL's Image.open → exif_transpose → convert('RGB') (sharp for most formats, with CMYK
-// inks converted by PIL's formula in cmyk.ts and GIF transparency repainted by gif.ts; BMP by bmp.ts) → 16-bit to 8-bit (v >> 8) → grey to
-// RGB → alpha dropped, not composited → PIL-exact bicubic resize to size×size, as 8-bit RGB. The
+// inks converted by PIL's formula in cmyk.ts and GIF transparency repainted by gif.ts; BMP by
+// bmp.ts) → 16-bit to 8-bit (v >> 8) → grey to RGB → alpha dropped, not composited → PIL-exact
+// bicubic resize to size×size, as 8-bit RGB. The
 // float step (/255, mean/std, CHW) is pixel-normalize.ts, run where the batch tensor is built. Pure
 // functions over buffers: the worker pool runs them off the event loop.
 

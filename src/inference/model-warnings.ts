@@ -12,11 +12,16 @@ export function modelWarnings(manifest: ModelManifest, dir: string, cpu: CpuFeat
   if (manifest.precision !== 'int8') return [];
   const weightMax = manifest.quantization?.weight_max ?? LEGACY_WEIGHT_MAX;
   if (weightMax <= SAFE_INT8_WEIGHT_MAX || !cpu.int8PairsSaturate) return [];
-  const redo = manifest.source.synthetic
-    ? `albef-embed synth --preset albef_4m --precision int8 --out ${dir} --force`
-    : `albef-embed convert --checkpoint ${manifest.source.file ?? 'CHECKPOINT.pth'} --precision int8 --out ${dir} --force`;
+  const redo = reconvertCommand(manifest, dir);
   return [
     `int8 weights up to ±${weightMax} (converter ${manifest.converter_version}): this CPU's integer kernel (${cpu.int8Kernel}, no VNNI) ` +
       `saturates on them, so the vectors drift from the official ones (cosine ≈ 0.98 measured). Reconvert with this version: ${redo}`,
   ];
+}
+
+/** The command that writes this model directory again with the current converter. */
+export function reconvertCommand(manifest: ModelManifest, dir: string): string {
+  return manifest.source.synthetic
+    ? `albef-embed synth --preset albef_4m --precision ${manifest.precision} --out ${dir} --force`
+    : `albef-embed convert --checkpoint ${manifest.source.file ?? 'CHECKPOINT.pth'} --precision ${manifest.precision} --out ${dir} --force`;
 }

@@ -81,12 +81,7 @@ export const classifyRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const scores = await matcher.classify(model, input.images, input.labels, { ...input, signal: clientGone(reply) });
       return {
         model: model.name,
-        results: scores.map((perImage) =>
-          perImage
-            .sort((a, b) => b.score - a.score)
-            .slice(0, input.topK)
-            .map((s) => ({ label: s.label, score: s.score, ...(s.itmProb !== undefined ? { itm_prob: s.itmProb } : {}) })),
-        ),
+        results: scores.map((perImage) => perImage.slice(0, input.topK)),
       };
     },
   );

@@ -61,3 +61,8 @@ export function jsonImages(body: JsonImages, maxBytes: number): ImageInput[] {
   if (which === 'urls') return body.urls!.map((url) => ({ url }));
   return (which === 'image' ? [body.image!] : body.images!).map((v, i) => ({ bytes: decodeInlineImage(v, i, maxBytes) }));
 }
+
+/** An image value that may be either: a URL when it is http(s), else inline bytes (data: URI or base64). */
+export function imageValue(value: string, index: number, maxBytes: number): ImageInput {
+  return /^https?:\/\//i.test(value) ? { url: value } : { bytes: decodeInlineImage(value, index, maxBytes) };
+}

@@ -2,18 +2,12 @@
 // image documents or an image query against text documents, scored by ALBEF's ITM head.
 
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { ImageInput } from '../embedder.js';
 import { documentAt, queryAt, relabel, type MatchItem } from '../matcher.js';
 import { errors, ref, RerankRequest, RerankResponse } from '../schemas.js';
-import { decodeInlineImage } from '../sources/data-uri.js';
+import { imageValue } from './image-inputs.js';
 import { clientGone } from './shared.js';
 
 type Given = string | { text: string } | { image: string };
-
-/** An image value is a URL when it is http(s), else inline bytes (data: URI or base64). */
-export function imageValue(value: string, index: number, maxBytes: number): ImageInput {
-  return /^https?:\/\//i.test(value) ? { url: value } : { bytes: decodeInlineImage(value, index, maxBytes) };
-}
 
 export const rerankRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { maxImageBytes } = app.service.config;
@@ -48,19 +42,12 @@ export const rerankRoutes: FastifyPluginAsyncTypebox = async (app) => {
         relabel(e, documentAt);
       }
       const scores = await matcher.rerank(model, query, documents, { captionCleanup: body.caption_cleanup ?? true, signal: clientGone(reply) });
-      scores.sort((a, b) => b.probability - a.probability || a.index - b.index);
       const kept = body.top_n === undefined ? scores : scores.slice(0, body.top_n);
       const images = documents.filter((d) => 'image' in d).length + ('image' in query ? 1 : 0);
       return {
         id: req.id,
         model: model.name,
-        results: kept.map((s) => ({
-          index: s.index,
-          relevance_score: s.probability,
-          itm_logits: s.logits,
-          itc: s.itc,
-          ...(body.return_documents ? { document: body.documents[s.index]! } : {}),
-        })),
+        results: body.return_documents ? kept.map((s) => ({ ...s, document: body.documents[s.index]! })) : kept,
         usage: { texts: documents.length + 1 - images, images },
       };
     },
