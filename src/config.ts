@@ -33,7 +33,7 @@ export const ConfigSchema = Type.Object({
   decodeGateMs: Int(1000, 'longest an image decode waits for a running CPU inference to end before it starts anyway (ms; 0 = no waiting)'),
   fusion: Bool(true, 'load the image–text matching graphs of models that have them (/v1/rerank, /classify with itm); --no-fusion saves their memory'),
   maxBatchPairs: Int(32, 'largest batch of image–text pairs per fusion (ITM) inference', 1),
-  stateCacheImages: Int(64, 'images whose matching states (every image token) are kept per model, so repeated re-ranks of a gallery skip decoding and the image tower (0 = off; 1.8 MB each for ViT-B/16 at 384 px)'),
+  stateCacheImages: Int(64, 'images whose matching states (every image token) are kept per model, so repeated re-ranks of a gallery skip decoding and the image tower (0 = off; 1.69 MiB each for ViT-B/16 at 384 px)'),
   maxQueueImages: Int(64, 'images queued per model before requests get 503', 1),
   maxQueueTexts: Int(1024, 'texts queued per model before requests get 503', 1),
   maxQueuePairs: Int(1024, 'image–text pairs queued per model before requests get 503', 1),
