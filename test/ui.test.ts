@@ -1,7 +1,8 @@
 // The web page (GET /) in a real headless Chromium: Debian's `chromium` driven by playwright-core, one
 // browser for every check, against the tiny fixture model on 127.0.0.1. The page's ranking, scores,
 // re-ranking and zero-shot bars must equal what the API gives for the same inputs, computed here over
-// HTTP; an undecodable file shows the API's 422 message while the others rank; the page asks for an
+// HTTP; a file the API refuses shows the API's words on its own card (422 undecodable, 413 over the
+// image byte limit, 415 not an image) while the others in the same batch rank; the page asks for an
 // API key when the service has them; it loads nothing from anywhere else and breaks no CSP rule.
 // UPDATE_SCREENSHOTS=1 also writes the README's screenshots (docs/ui-rerank.png, ui-classify.png, ui-phone.png).
 
@@ -31,7 +32,21 @@ const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1';
 
 const FILES = ['photo.jpg', 'rotated.jpg', 'wide.jpg', 'shapes.png', 'alpha.png', 'gray.png', 'gray16.png', 'tiny.png'];
 const URL_IMAGE = 'from-url.png'; // shapes.png again, added by pasting its URL
+// The service's image byte limit here: above every fixture (photo.jpg, the largest, is 225 kB), so
+// only BIG is over it.
+const MAX_IMAGE_BYTES = 256 * 1024;
 const BROKEN = { name: 'broken.png', mimeType: 'image/png', buffer: readFileSync(join(IMAGES_DIR, 'tiny.png')).subarray(0, 100) };
+// A good JPEG (trailing bytes after its end marker are ignored by decoders), one byte over the limit.
+const photo = readFileSync(join(IMAGES_DIR, 'photo.jpg'));
+const BIG = { name: 'big.jpg', mimeType: 'image/jpeg', buffer: Buffer.concat([photo, Buffer.alloc(MAX_IMAGE_BYTES + 1 - photo.length)]) };
+// A PDF named and typed as a PNG: the service looks at the bytes.
+const NOT_IMAGE = { name: 'scan.png', mimeType: 'image/png', buffer: Buffer.from('%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n', 'latin1') };
+// The files the API refuses, each with the status it gives; dropped together, shown last in this order.
+const REFUSED = [
+  { ...BROKEN, status: 422 },
+  { ...BIG, status: 413 },
+  { ...NOT_IMAGE, status: 415 },
+];
 const QUERY = 'a dog on a skateboard';
 const QUERY2 = 'two people at the beach';
 const LABELS = ['dog', 'cat', 'car', 'tree'];
@@ -113,7 +128,7 @@ async function main() {
   const manifest = JSON.parse(readFileSync(join(old, 'model.json'), 'utf8'));
   delete manifest.fusion;
   await writeFile(join(old, 'model.json'), JSON.stringify({ ...manifest, name: 'old', converter_version: '1.1.0' }));
-  const server = await startServer({ models: [tiny, old], allowPrivateUrls: true });
+  const server = await startServer({ models: [tiny, old], allowPrivateUrls: true, maxImageBytes: MAX_IMAGE_BYTES });
   const keyed = await startServer({ apiKey: ['ui-test-key'] });
   // One browser for all checks; playwright gives it a fresh temporary profile (user-data-dir).
  
@@ -158,13 +173,15 @@ async function main() {
   const imageVec = new Map<string, number[]>();
   for (const f of FILES) imageVec.set(f, (await embedFile(f, fileBytes.get(f)!, mime(f))).json.embeddings[0]);
   imageVec.set(URL_IMAGE, (await postJson(`${server.url}/embed/image`, { urls: [`${files.url}/${URL_IMAGE}`] })).json.embeddings[0]);
-  const brokenAnswer = await embedFile(BROKEN.name, BROKEN.buffer, BROKEN.mimeType);
+  const refusedAnswers = await Promise.all(REFUSED.map((f) => embedFile(f.name, f.buffer, f.mimeType)));
   const textVec = async (q: string) => (await postJson(`${server.url}/embed/text`, { text: q })).json.embeddings[0] as number[];
   const ranking = (q: number[]) =>
     [...imageVec].map(([name, v]) => ({ name, score: cosine(q, v) })).sort((a, b) => b.score - a.score);
   const context = await browser.newContext({ viewport: { width: 1180, height: 900 } });
   const { page, problems, requests } = await open(context, `${server.url}/`);
-  const total = FILES.length + 2;
+  const total = FILES.length + 1 + REFUSED.length;
+  const accepted = -REFUSED.length; // slice(0, accepted): the cards before the refused ones
+  const refusedText = refusedAnswers.map((a) => `${a.status} ${a.json.error.code}: ${a.json.error.message}`);
 
  
   t.test('the page and its files: open, with the CSP, cached by ETag, not in the OpenAPI document', async (t) => {
@@ -201,8 +218,9 @@ async function main() {
     t.equal((await off.inject('/ui/app.js')).statusCode, 404);
   });
 
-  t.test('search: the page ranks the images as cosine of the /embed/* vectors; an undecodable file shows its 422', async (t) => {
-    t.equal(brokenAnswer.status, 422, 'the API refuses the broken file');
+  t.test('search: the page ranks the images as cosine of the /embed/* vectors; each refused file shows its 422, 413 or 415', async (t) => {
+    t.ok(FILES.every((f) => fileBytes.get(f)!.length <= MAX_IMAGE_BYTES), 'every fixture within the image byte limit');
+    t.same(refusedAnswers.map((a) => a.status), REFUSED.map((f) => f.status), 'the API refuses the broken, the big and the PDF file: 422, 413, 415');
     await page.waitForSelector('#model option', { state: 'attached' });
     t.match(await page.textContent('#model-info'), /embed · rerank · classify/);
     // Three ways in: the file picker, a pasted URL, a dropped file.
@@ -212,11 +230,11 @@ async function main() {
       data.setData('text/plain', url);
       document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true }));
     }, `${files.url}/${URL_IMAGE}`);
-    await page.evaluate(({ name, type, b64 }) => {
+    await page.evaluate((files) => {
       const data = new DataTransfer();
-      data.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], name, { type }));
+      for (const { name, type, b64 } of files) data.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], name, { type }));
       document.dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
-    }, { name: BROKEN.name, type: BROKEN.mimeType, b64: BROKEN.buffer.toString('base64') });
+    }, REFUSED.map((f) => ({ name: f.name, type: f.mimeType, b64: f.buffer.toString('base64') })));
     await settle(page, total, { noPending: true });
     const embedCalls = requests.filter((r) => r.url.endsWith('/embed/image')).length;
     t.equal(embedCalls, total, 'one /embed/image per added image');
@@ -225,14 +243,17 @@ async function main() {
     await settle(page, total, { query: QUERY });
     const want = ranking(await textVec(QUERY));
     const got = await cards(page);
-    t.same(got.map((c) => c.name), [...want.map((w) => w.name), BROKEN.name], 'same order as cosine of the API vectors, the broken file last');
+    t.same(got.map((c) => c.name), [...want.map((w) => w.name), ...REFUSED.map((f) => f.name)], 'same order as cosine of the API vectors, the refused files last');
     let worst = 0;
     for (const w of want) worst = Math.max(worst, Math.abs(got.find((c) => c.name === w.name)!.score! - w.score));
     t.ok(worst <= 1e-12, `scores equal the cosines (max |Δ| ${worst})`);
     t.match(got[0]!.text, /#1/);
-    const broken = got.find((c) => c.name === BROKEN.name)!;
-    const e = brokenAnswer.json.error;
-    t.equal(broken.error, `422 ${e.code}: ${e.message}`, 'the API’s 422, as it words it');
+    t.ok(got.slice(0, accepted).every((c) => c.state === 'ready' && c.error === undefined), 'the others embedded, no error on them');
+    REFUSED.forEach((f, i) => {
+      const card = got.find((c) => c.name === f.name)!;
+      t.equal(card.state, 'error', `${f.name}: an error card`);
+      t.equal(card.error, refusedText[i], `${f.name}: the API’s ${f.status}, as it words it`);
+    });
 
     // Retyping the query: one text embedding, no image embedded again.
     const before = requests.length;
@@ -240,7 +261,7 @@ async function main() {
     await settle(page, total, { query: QUERY2 });
     const calls = requests.slice(before).filter((r) => r.method === 'POST').map((r) => new URL(r.url).pathname);
     t.same(calls, ['/embed/text'], 'a new query costs one POST /embed/text');
-    t.same((await cards(page)).slice(0, -1).map((c) => c.name), ranking(await textVec(QUERY2)).map((w) => w.name));
+    t.same((await cards(page)).slice(0, accepted).map((c) => c.name), ranking(await textVec(QUERY2)).map((w) => w.name));
   });
 
   t.test('the re-rank switch: the top ones by ITM, scores equal to /v1/rerank', async (t) => {
@@ -262,7 +283,7 @@ async function main() {
       worst = Math.max(worst, Math.abs(card.itm! - r.relevance_score), Math.abs(card.itc! - r.itc));
     }
     t.ok(worst <= 1e-12, `ITM and itc equal /v1/rerank's (max |Δ| ${worst})`);
-    t.ok(got.slice(RERANK_N, -1).every((c) => c.itm === undefined && c.score !== undefined), 'the rest keep their cosine');
+    t.ok(got.slice(RERANK_N, accepted).every((c) => c.itm === undefined && c.score !== undefined), 'the rest keep their cosine');
     t.match(got[0]!.text, /ITM\s*[\d.]+/);
     await screenshot(t, page, 'ui-rerank.png');
     await page.uncheck('#rerank');
@@ -277,9 +298,9 @@ async function main() {
     await page.click('#classify-form button[type=submit]');
     await settle(page, total, { noPending: true });
     const got = await cards(page);
-    t.same(got.map((c) => c.name), [...FILES, URL_IMAGE, BROKEN.name], 'in the order added');
+    t.same(got.map((c) => c.name), [...FILES, URL_IMAGE, ...REFUSED.map((f) => f.name)], 'in the order added');
     let worst = 0;
-    for (const card of got.slice(0, -1)) {
+    for (const card of got.slice(0, accepted)) {
       const images = card.name === URL_IMAGE ? { urls: [`${files.url}/${URL_IMAGE}`] } : { images: [fileBytes.get(card.name)!.toString('base64')] };
       const answer = await postJson(`${server.url}/classify`, { ...images, labels: LABELS, template: TEMPLATE, itm: true });
       t.equal(answer.status, 200);
@@ -288,7 +309,7 @@ async function main() {
       want.forEach((w, i) => (worst = Math.max(worst, Math.abs(card.labels[i]!.score - w.score), Math.abs(card.labels[i]!.itm! - w.itm_prob))));
     }
     t.ok(worst <= 1e-12, `scores and ITM probabilities equal /classify's (max |Δ| ${worst})`);
-    t.match(got.at(-1)!.error, /^422 undecodable_image: /, 'the broken file keeps its 422');
+    t.same(got.slice(accepted).map((c) => c.error), refusedText, 'the refused files keep their 422, 413, 415');
     await screenshot(t, page, 'ui-classify.png');
     // A request-level error, as the API words it.
     await page.fill('#labels', 'only one');
@@ -351,7 +372,7 @@ async function main() {
     const posts = requests.slice(before).filter((r) => r.method === 'POST').map((r) => new URL(r.url).pathname);
     t.same([posts.filter((p) => p === '/embed/image').length, posts.filter((p) => p === '/embed/text').length], [total, 1], 'every image and the query embedded again, once');
     // The same weights, so the same ranking.
-    t.same((await cards(page)).slice(0, -1).map((c) => c.name), ranking(await textVec(QUERY)).map((w) => w.name));
+    t.same((await cards(page)).slice(0, accepted).map((c) => c.name), ranking(await textVec(QUERY)).map((w) => w.name));
     await page.selectOption('#model', 'tiny');
     await settle(page, total, { query: QUERY });
     t.notOk(await page.isDisabled('#rerank'));
