@@ -53,7 +53,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     logger: options.logger ?? { level: config.logLevel },
     bodyLimit: config.bodyLimitBytes,
     requestIdHeader: 'x-request-id',
-    return503OnClosing: true,
+    // Requests that still reach a closing server are served (the service drains, answering with
+    // `connection: close`) or refused in the API's error shape, never with Fastify's own 503 body.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     // `example` is OpenAPI's annotation (in the named schemas), not a validation keyword.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false, keywords: ['example'] } },

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { allOrFirstError, type Embedder, type ImageInput } from './embedder.js';
 import { AppError, BadRequestError } from './errors.js';
-import type { Departure } from './inference/batcher.js';
+import type { Departure, Reservation } from './inference/batcher.js';
 import { MatchingTowers, type ImageState, type TextState } from './inference/matching.js';
 import type { LoadedModel } from './inference/model-pool.js';
 import { reconvertCommand } from './inference/model-warnings.js';
@@ -89,31 +89,31 @@ export class Matcher {
     return model.matching;
   }
 
-  /** Image states through the cache: a hit skips decoding and the image tower. */
-  private imageState(model: LoadedModel, towers: MatchingTowers, bytes: Uint8Array, index: number | undefined, deadline: number, signal?: AbortSignal): Promise<ImageState> {
-    const key = createHash('sha256').update(bytes).digest('hex');
-    return towers.cache.get(key, async () => {
-      // Admission before decoding, as for embeddings: a full queue refuses at once.
-      const enqueue = towers.imageBatcher.admit(1, { deadline, signal });
-      let rgb: Uint8Array;
-      try {
-        rgb = await this.embedder.decodeImage(model, bytes, index, signal);
-      } catch (e) {
-        enqueue();
-        throw e;
-      }
-      return (await allOrFirstError(enqueue([rgb])))[0]!;
-    });
+  /**
+   * States of the given images through the cache, once per distinct image (a hit skips decoding and
+   * the image tower). The images not cached or under way get their queue places all at once, after
+   * their bytes are known: a request never half-enters, and one larger than the queue is 413.
+   */
+  private async imageStates(model: LoadedModel, towers: MatchingTowers, inputs: ImageInput[], options: { deadline: number; signal?: AbortSignal }): Promise<ImageState[]> {
+    const bytes = await allOrFirstError(inputs.map((input, i) => this.embedder.imageBytes(model, input, i, options.signal)));
+    const keys = bytes.map((b) => createHash('sha256').update(b).digest('hex'));
+    const places = towers.imageBatcher.reserve(new Set(keys.filter((k) => !towers.cache.has(k))).size, options);
+    try {
+      return await allOrFirstError(keys.map((key, i) => towers.cache.get(key, () => this.imageState(model, towers, bytes[i]!, i, places, options.signal))));
+    } finally {
+      places.release();
+    }
   }
 
-  /** States of the given images, once per distinct image. */
-  private async imageStates(model: LoadedModel, towers: MatchingTowers, inputs: ImageInput[], options: { deadline: number; signal?: AbortSignal }): Promise<ImageState[]> {
-    return allOrFirstError(
-      inputs.map(async (input, i) => {
-        const bytes = await this.embedder.imageBytes(model, input, i, options.signal);
-        return this.imageState(model, towers, bytes, i, options.deadline, options.signal);
-      }),
-    );
+  private async imageState(model: LoadedModel, towers: MatchingTowers, bytes: Uint8Array, index: number, places: Reservation<Uint8Array, ImageState>, signal?: AbortSignal): Promise<ImageState> {
+    let rgb: Uint8Array;
+    try {
+      rgb = await this.embedder.decodeImage(model, bytes, index, signal);
+    } catch (e) {
+      places.release(1);
+      throw e;
+    }
+    return (await allOrFirstError(places.enqueue([rgb])))[0]!;
   }
 
   /** Text states of the given texts, once per distinct token sequence. */
@@ -134,8 +134,22 @@ export class Matcher {
     return slot.map((k) => states[k]!);
   }
 
+  /**
+   * ITM logits of each pair, each distinct pair (same image state and text state) run once: the same
+   * pair in batches of other sizes can differ in the last bits, and equal documents must tie.
+   */
   private async logits(towers: MatchingTowers, pairs: { image: ImageState; text: TextState }[], options: { deadline: number; signal?: Departure }): Promise<[number, number][]> {
-    return allOrFirstError(towers.pairBatcher.submitAll(pairs, options));
+    const seen = new Map<ImageState, Map<TextState, number>>();
+    const unique: { image: ImageState; text: TextState }[] = [];
+    const slot = pairs.map((p) => {
+      let byText = seen.get(p.image);
+      if (!byText) seen.set(p.image, (byText = new Map()));
+      let k = byText.get(p.text);
+      if (k === undefined) byText.set(p.text, (k = unique.push(p) - 1));
+      return k;
+    });
+    const logits = await allOrFirstError(towers.pairBatcher.submitAll(unique, options));
+    return slot.map((k) => logits[k]!);
   }
 
   /**
@@ -179,7 +193,7 @@ export class Matcher {
   async classify(model: LoadedModel, images: ImageInput[], labels: string[], options: MatchOptions & { template: string; itm: boolean }): Promise<LabelScore[][]> {
     const temp = model.manifest.fusion?.temp;
     if (temp === undefined) throw new FusionUnavailableError(model, 'classify');
-    if (labels.length < 2) throw new BadRequestError('give at least two labels');
+    if (labels.length < 2) throw new BadRequestError('give at least two labels', undefined, 'invalid_request');
     this.embedder.checkCount(images.length, 'images');
     this.embedder.checkCount(labels.length, 'labels');
     const texts = labels.map((l) => options.template.replaceAll('{}', l));

@@ -156,7 +156,7 @@ export const ModelInfo = Type.Object(
     provider: Type.Object({ image: Type.String(), text: Type.String() }, { description: 'execution provider each tower runs on: cpu, cuda or webgpu' }),
     provider_skipped: Type.Object(
       { image: Type.Array(SkippedProvider), text: Type.Array(SkippedProvider) },
-      { description: 'providers tried before the one each tower got (--provider auto), with the reason each was passed over' },
+      { description: 'providers tried before the one each tower got (--provider auto, or default where CUDA is installed), with the reason each was passed over' },
     ),
     max_batch: Type.Object({ image: Type.Integer(), text: Type.Integer() }, { description: 'largest batch per inference of each tower (by provider unless configured)' }),
     sessions: Type.Object({ image: Type.Integer(), text: Type.Integer() }, { description: 'ONNX Runtime sessions per tower, running batches side by side' }),

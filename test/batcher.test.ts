@@ -3,7 +3,7 @@
 
 import t from 'tap';
 import { ClientGoneError, MicroBatcher } from '../src/inference/batcher.js';
-import { DeadlineError, InferenceError, OverloadedError } from '../src/errors.js';
+import { DeadlineError, InferenceError, OverloadedError, PayloadTooLargeError } from '../src/errors.js';
 
 const far = () => Date.now() + 60_000;
 
@@ -42,13 +42,46 @@ t.test('groupKey batches similar items, oldest first, results in order', async (
 
 t.test('a full queue refuses the whole request with a retry hint', async (t) => {
   const { b } = make({ maxQueue: 3 });
-  t.throws(() => b.submitAll([1, 2, 3, 4], { deadline: far() }), OverloadedError);
-  try {
-    b.submitAll([1, 2, 3, 4], { deadline: far() });
-  } catch (e) {
-    t.ok((e as OverloadedError).retryAfterS >= 1);
-  }
+  const held = b.admit(2, { deadline: far() });
+  const err = t.throws(() => b.submitAll([1, 2], { deadline: far() })) as OverloadedError;
+  t.ok(err instanceof OverloadedError && err.retryAfterS >= 1, 'OverloadedError with a retry hint');
   t.equal(b.depth, 0, 'nothing half-queued');
+  held();
+  t.same(await Promise.all(b.submitAll([1, 2, 3], { deadline: far() })), [10, 20, 30], 'room again once the places are given back');
+});
+
+t.test('a request larger than the whole queue is 413, not a retry that can never succeed', async (t) => {
+  const { b } = make({ maxQueue: 3 });
+  t.throws(() => b.submitAll([1, 2, 3, 4], { deadline: far() }), PayloadTooLargeError);
+  t.throws(() => b.admit(4, { deadline: far() }), PayloadTooLargeError);
+  t.throws(() => b.reserve(4, { deadline: far() }), PayloadTooLargeError);
+  t.equal(b.depth, 0);
+});
+
+t.test('a reservation: each prepared item takes a place, unused places are given back', async (t) => {
+  // Batches wait 200 ms to fill, so every item below stays queued while the places are counted.
+  const { b } = make({ maxQueue: 3, maxBatch: 10, maxWaitMs: 200 });
+  const places = b.reserve(3, { deadline: far() });
+  t.throws(() => b.submitAll([9], { deadline: far() }), OverloadedError, 'held places count as taken');
+  const first = places.enqueue([1]);
+  places.release(1); // one item will not come
+  t.throws(() => b.submitAll([8, 9], { deadline: far() }), OverloadedError, 'the last held place is still taken');
+  const second = places.enqueue([2, 3]); // one beyond its places: queued because one place is free
+  t.throws(() => b.submitAll([9], { deadline: far() }), OverloadedError, 'the queue is full');
+  places.release();
+  t.same(await Promise.all([...first, ...second]), [10, 20, 30]);
+  const more = b.reserve(1, { deadline: far() });
+  const fill = b.submitAll([5, 6], { deadline: far() });
+  t.throws(() => more.enqueue([1, 2]), OverloadedError, 'beyond its places an item needs room like any other');
+  more.release();
+  t.same(await Promise.all(fill), [50, 60]);
+  t.same(await Promise.all(b.submitAll([4, 5, 6], { deadline: far() })), [40, 50, 60], 'every place free again');
+});
+
+t.test('an item already past its deadline when it arrives (a slow fetch or decode) gets 504, even on an idle tower', async (t) => {
+  const { b, batches } = make({ maxWaitMs: 0 });
+  await t.rejects(b.submitAll([1], { deadline: Date.now() - 1 })[0]!, DeadlineError);
+  t.same(batches, [], 'nothing ran');
 });
 
 t.test('items past their deadline get 504 without running', async (t) => {

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { cosine, golden, IMAGES_DIR, TOL } from './helpers/golden.js';
-import { cleanupTinyModel, postJson, startServer, startStaticServer, type TestServer } from './helpers/server.js';
+import { cleanupTinyModel, holdImagePlaces, postJson, startServer, startStaticServer, type TestServer } from './helpers/server.js';
 
 const photo = await readFile(join(IMAGES_DIR, 'photo.jpg'));
 const tinyPng = await readFile(join(IMAGES_DIR, 'tiny.png'));
@@ -54,7 +54,14 @@ const cases: [string, number, string | RegExp, () => Promise<{ status: number; j
   ['an undecodable image', 422, 'undecodable_image', () => postJson(`${limited.url}/embed/image`, { image: tinyPng.subarray(0, 100).toString('base64') }), 0],
   ['an image URL that cannot be fetched (HTTP 500)', 502, 'url_fetch_failed', () => postJson(`${limited.url}/embed/image`, { urls: [`${files.url}/tiny.png`, `${files.url}/broken`] }), 1],
   ['an image URL with nothing listening', 502, 'url_fetch_failed', () => postJson(`${limited.url}/embed/image`, { url: 'http://127.0.0.1:1/x.png' }), 0],
-  ['more images than the queue holds', 503, 'overloaded', () => postJson(`${limited.url}/embed/image`, { images: Array(5).fill(tinyPng.toString('base64')) })],
+  ['more images than the whole queue holds', 413, 'too_many_items', () => postJson(`${limited.url}/embed/image`, { images: Array(5).fill(tinyPng.toString('base64')) })],
+  ['more images than the queue has room for', 503, 'overloaded', async () => {
+    const held = await holdImagePlaces(limited.url, 3, tinyPng);
+    const res = await postJson(`${limited.url}/embed/image`, { images: Array(2).fill(tinyPng.toString('base64')) });
+    held.release();
+    if ((await held.done).status !== 200) throw new Error('the request holding the queue failed');
+    return res;
+  }],
 ];
 
 for (const [label, status, code, call, index] of cases) {

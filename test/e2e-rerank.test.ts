@@ -184,7 +184,7 @@ async function freshJpeg(note: string): Promise<string> {
   return `data:image/jpeg;base64,${jpegWithComment(await readFile(join(IMAGES_DIR, 'wide.jpg')), note).toString('base64')}`;
 }
 
-t.test('work is done once per distinct image and text: 1 image × 64 texts runs the image tower once', async (t) => {
+t.test('work is done once per distinct image and text: 1 image × 64 texts (16 distinct) runs the image tower once, fusion 16 times', async (t) => {
   // 64 documents, 16 distinct texts: each repeated 4 times.
   const texts = Array.from({ length: 64 }, (_, i) => `${g.texts[i % 4]} (${i % 16})`);
   const distinct = new Set(texts).size;
@@ -194,8 +194,8 @@ t.test('work is done once per distinct image and text: 1 image × 64 texts runs 
   const after = await towerItems();
   t.same(
     { image: after.image_states! - before.image_states!, text: after.text_states! - before.text_states!, pairs: after.fusion! - before.fusion! },
-    { image: 1, text: distinct, pairs: 64 },
-    `image tower once, text tower once per distinct text (${distinct}), fusion once per pair`,
+    { image: 1, text: distinct, pairs: distinct },
+    `image tower once, text tower and fusion once per distinct text (${distinct})`,
   );
   const twice = await towerItems();
   const image = await freshJpeg('three times');

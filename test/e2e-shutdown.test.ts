@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { IMAGES_DIR } from './helpers/golden.js';
 import { spawnCli } from './helpers/cli.js';
-import { cleanupTinyModel, postJson, startStaticServer, tinyModel } from './helpers/server.js';
+import { cleanupTinyModel, postJson, startServer, startStaticServer, tinyModel } from './helpers/server.js';
 
 t.teardown(cleanupTinyModel);
 
@@ -58,6 +58,20 @@ t.test('SIGTERM drains in-flight requests and exits 0', async (t) => {
   t.ok(results.every((r) => r.json.embeddings.length > 0));
   t.equal(await exited, 0, 'exit code 0');
   t.match(log, /draining/);
+});
+
+t.test('while draining: /readyz 503, /healthz 200, requests that still arrive are served and close their connection', async (t) => {
+  const server = await startServer();
+  t.teardown(() => server.close());
+  t.equal((await fetch(`${server.url}/readyz`)).status, 200);
+  server.app.service.beginDrain();
+  const ready = await fetch(`${server.url}/readyz`);
+  t.equal(ready.status, 503, 'readyz: 503');
+  t.match(await ready.json(), { status: 'draining' });
+  t.equal((await fetch(`${server.url}/healthz`)).status, 200, 'healthz: 200 while the process lives');
+  const res = await postJson(`${server.url}/embed/text`, { text: 'a dog on a skateboard' });
+  t.equal(res.status, 200, 'a request that still reaches it is served (a load balancer may not have seen /readyz yet)');
+  t.equal(res.headers.get('connection'), 'close', 'and its connection closes');
 });
 
 t.test('serve with no model says what to run', async (t) => {

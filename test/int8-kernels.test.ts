@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { convertCheckpoint } from '../src/convert/convert.js';
+import { PRESETS } from '../src/convert/arch.js';
 import { cpuFeatures } from '../src/cpu-features.js';
 import { modelWarnings } from '../src/inference/model-warnings.js';
 import type { ModelManifest } from '../src/model-manifest.js';
@@ -82,11 +83,17 @@ t.test('a full-range int8 model of an older converter is named, with the command
   delete legacy.quantization;
   const zen3 = cpuFeatures(CPUINFO.zen3, 'x64');
   const [warning] = modelWarnings(legacy, '/srv/models/albef_4m', zen3);
-  t.match(warning, /±127 \(converter 1\.1\.0\).*avx2-vpmaddubsw.*albef-embed convert --checkpoint checkpoint\.pth --precision int8 --out \/srv\/models\/albef_4m --force/);
+  t.match(warning, /±127 \(converter 1\.1\.0\).*avx2-vpmaddubsw/);
+  t.ok(
+    warning!.endsWith(`albef-embed convert --checkpoint checkpoint.pth --arch ARCH.json --image-res ${manifest.image_res} --precision int8 --name ${manifest.name} --out /srv/models/albef_4m --force`),
+    'the reconvert command keeps the name and resolution, and asks for the architecture of a non-official model',
+  );
+  const official = { ...legacy.architecture, embed_dim: 256, vision: { ...legacy.architecture.vision, ...PRESETS.albef_4m.vision }, text: { ...legacy.architecture.text, ...PRESETS.albef_4m.text } };
+  t.notMatch(modelWarnings({ ...legacy, architecture: official }, '/m', zen3)[0], /--arch/, 'the official architecture needs no --arch (the default preset)');
   t.same(modelWarnings(legacy, '/m', cpuFeatures(CPUINFO.icelake, 'x64')), [], 'no warning where the kernel is exact (VNNI)');
   t.same(modelWarnings(manifest, '/m', zen3), [], 'no warning for 7-bit weights');
   t.same(modelWarnings({ ...legacy, precision: 'fp32' }, '/m', zen3), [], 'no warning for float models');
-  t.match(modelWarnings({ ...legacy, source: { synthetic: true, seed: 1 } }, '/m', zen3)[0], /albef-embed synth .*--precision int8 --out \/m --force/);
+  t.match(modelWarnings({ ...legacy, source: { synthetic: true, seed: 1 } }, '/m', zen3)[0], /albef-embed synth .*--precision int8 --name \S+ --seed 1 --out \/m --force/);
 
   // Served: GET /models carries the warning for such a model on such a CPU.
   const json = JSON.parse(await readFile(join(out, 'model.json'), 'utf8'));

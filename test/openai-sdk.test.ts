@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import t from 'tap';
 import { cosine, golden, IMAGES_DIR, TOL } from './helpers/golden.js';
-import { cleanupTinyModel, postJson, startServer } from './helpers/server.js';
+import { cleanupTinyModel, holdImagePlaces, postJson, startServer } from './helpers/server.js';
 
-const server = await startServer({ maxItems: 8, maxQueueImages: 4 });
+const server = await startServer({ maxItems: 8, maxQueueImages: 4, allowPrivateUrls: true });
 const locked = await startServer({ apiKey: ['sesame'] });
 t.teardown(async () => {
   await server.close();
@@ -128,7 +128,15 @@ t.test('schema errors, limits and overload arrive as the SDK classes with their 
   t.ok(badItem instanceof OpenAI.BadRequestError);
   t.match(badItem, { param: 'input', error: { index: 1 } }, 'the item index rides along');
 
-  const overload = await failure(() => client.embeddings.create({ model: 'tiny', input: Array(5).fill({ image: `data:image/png;base64,${png}` }) as never }));
+  const tooLarge = await failure(() => client.embeddings.create({ model: 'tiny', input: Array(5).fill({ image: `data:image/png;base64,${png}` }) as never }));
+  t.match(tooLarge, { status: 413, code: 'too_many_items', message: /more than the tiny image queue holds \(4\)/ }, 'more images than the whole queue holds');
+  const mixed = await failure(() => client.embeddings.create({ model: 'tiny', input: [...Array(5).fill('a'), ...Array(4).fill({ image: `data:image/png;base64,${png}` })] as never }));
+  t.match(mixed, { status: 413, code: 'too_many_items', message: '413 9 items in one request; the limit is 8' }, 'texts and images count together');
+
+  const held = await holdImagePlaces(server.url, 3, Buffer.from(png, 'base64'));
+  const overload = await failure(() => client.embeddings.create({ model: 'tiny', input: Array(2).fill({ image: `data:image/png;base64,${png}` }) as never }));
+  held.release();
+  t.equal((await held.done).status, 200, 'the request that held the queue completes');
   t.ok(overload instanceof OpenAI.InternalServerError);
   t.match(overload, { status: 503, type: 'server_error', code: 'overloaded' });
   t.ok(Number(overload.headers?.get('retry-after')) >= 1, 'Retry-After');

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { convertCheckpoint } from '../src/convert/convert.js';
-import { createOrtSession, firstInference } from '../src/inference/ort-session.js';
+import { createOrtSession, cudaBinariesInstalled, firstInference } from '../src/inference/ort-session.js';
 import { AUTO_ORDER, BATCH_DEFAULTS, failureReason, maxBatchFor, ProviderError, selectProvider, type Provider } from '../src/inference/providers.js';
 import { runCli, serveUntilFailed, spawnCli } from './helpers/cli.js';
 import { TINY_ARCH, TINY_CHECKPOINT } from './helpers/golden.js';
@@ -79,6 +79,23 @@ t.test('selection: a provider asked for by name is the only one tried', async (t
   await t.rejects(selectProvider('cpu', 'fp32', cpu.attempt), { message: 'Protobuf parsing failed.' });
 });
 
+t.test('selection: the default is CUDA where its binaries are installed, falling back to the CPU; else the CPU alone', async (t) => {
+  const none = attempts({});
+  t.match(await selectProvider('default', 'fp32', none.attempt, false), { provider: 'cpu', skipped: [] });
+  t.same(none.tried, ['cpu'], 'without the CUDA binaries nothing else is tried (no WebGPU attempt)');
+  const gpu = attempts({});
+  t.match(await selectProvider('default', 'fp16', gpu.attempt, true), { provider: 'cuda', skipped: [] }, 'CUDA installed and working: CUDA');
+  const broken = attempts({ cuda: 'CUDA failure 100: no CUDA-capable device is detected' });
+  const r = await selectProvider('default', 'fp32', broken.attempt, true);
+  t.equal(r.provider, 'cpu', 'CUDA installed but not starting: the CPU, not an error');
+  t.match(r.skipped, [{ provider: 'cuda', reason: /no CUDA-capable device/ }], 'and the reason it was skipped');
+  t.same(broken.tried, ['cuda', 'cpu']);
+  const q = attempts({});
+  t.match(await selectProvider('default', 'int8', q.attempt, true), { provider: 'cpu', skipped: [{ provider: 'cuda', reason: /int8 models run on the CPU only/ }] });
+  t.same(q.tried, ['cpu'], 'int8: CUDA refused by precision before loading');
+  await t.rejects(selectProvider('default', 'fp32', attempts({ cpu: 'Protobuf parsing failed.' }).attempt), { message: 'Protobuf parsing failed.' }, "the CPU's own errors unchanged");
+});
+
 t.test('selection: int8 is refused on GPU providers before anything is loaded', async (t) => {
   const a = attempts({});
   const e = await selectProvider('webgpu', 'int8', a.attempt).catch((e: unknown) => e);
@@ -113,6 +130,11 @@ t.test('ORT layer: real sessions on this machine, GPUs hidden', async (t) => {
   t.match((e as Error).message, /^the webgpu execution provider \(--provider webgpu\) cannot run it: Failed to get a WebGPU adapter: No supported adapters\. WebGPU needs a Vulkan loader/);
   const c = await createOrtSession(image, { provider: 'cuda', intraOpThreads: 1, precision: 'fp32' }).catch((e: unknown) => e);
   t.type(c, ProviderError, 'cuda asked for: an error, not the CPU');
+
+  // Without CUDA binaries (what npm ci installs) the default tries nothing else; with them (CUDA hidden here) it says why it passed CUDA over.
+  const byDefault = await createOrtSession(image, { provider: 'default', intraOpThreads: 1, precision: 'fp32' });
+  t.match(byDefault, { provider: 'cpu', skipped: cudaBinariesInstalled() ? [{ provider: 'cuda' }] : [] }, `the default: the CPU (CUDA binaries ${cudaBinariesInstalled() ? '' : 'not '}installed)`);
+  await byDefault.session.release();
 
   const auto = await createOrtSession(image, { provider: 'auto', intraOpThreads: 1, precision: 'fp32' });
   t.equal(auto.provider, 'cpu');

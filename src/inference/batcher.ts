@@ -9,7 +9,7 @@
 // items whose client went away are dropped before they cost any inference. A request may pass a
 // timing record, which the batcher fills with its items' longest queue wait and batch run.
 
-import { DeadlineError, InferenceError, OverloadedError } from '../errors.js';
+import { DeadlineError, InferenceError, OverloadedError, PayloadTooLargeError } from '../errors.js';
 
 export class ClientGoneError extends Error {
   constructor() {
@@ -63,6 +63,14 @@ export interface SubmitOptions {
   signal?: Departure;
   /** Filled in as the items run (response timing headers). */
   timing?: BatchTiming;
+}
+
+/** Places held in a batcher's queue for items still being prepared (`MicroBatcher.reserve`). */
+export interface Reservation<I, O> {
+  /** Queues prepared items, each in one of the held places. */
+  enqueue(inputs: I[]): Promise<O>[];
+  /** Gives back `n` unused places (all that are left when omitted). */
+  release(n?: number): void;
 }
 
 interface Entry<I, O> {
@@ -123,8 +131,14 @@ export class MicroBatcher<I, O> {
     return Math.max(1, Math.ceil((batches * this.batchMs) / this.lanes / 1000));
   }
 
-  /** Throws OverloadedError unless `n` more items fit (queued plus admitted-and-preparing). */
+  /**
+   * Throws OverloadedError unless `n` more items fit (queued plus admitted-and-preparing), or 413
+   * when `n` is more than the whole queue holds: no retry could ever make room for it.
+   */
   private checkRoom(n: number): void {
+    if (n > this.options.maxQueue) {
+      throw new PayloadTooLargeError(`${n} items in one request, more than the ${this.options.name} queue holds (${this.options.maxQueue}): send fewer at a time or raise the queue limit`, undefined, 'too_many_items');
+    }
     if (this.queue.length + this.reserved + n > this.options.maxQueue) {
       this.options.onDropped?.('queue_full');
       throw new OverloadedError(`the ${this.options.name} queue is full (${this.queue.length + this.reserved} waiting); retry later`, this.retryAfter());
@@ -132,21 +146,48 @@ export class MicroBatcher<I, O> {
   }
 
   /**
-   * Admits `n` items that need preparing before they can be queued (image decoding), so that a
-   * full pipeline refuses new work at once instead of after the preparation. Call the returned
-   * function with the prepared inputs, or with nothing to give the places back.
+   * Reserves places for `n` items that need preparing before they can be queued (image decoding),
+   * so that a full pipeline refuses new work at once instead of after the preparation, and a request
+   * never half-enters. Each prepared item takes one place; give back the places of items that will
+   * not come (a failed decode, a cache hit) as soon as that is known: an idle tower waits for
+   * reserved items (fillWaitMs).
    */
-  admit(n: number, options: SubmitOptions): (inputs?: I[]) => Promise<O>[] {
+  reserve(n: number, options: SubmitOptions): Reservation<I, O> {
     this.checkRoom(n);
     this.reserved += n;
+    let left = n;
+    const giveBack = (k: number): void => {
+      k = Math.min(k, left);
+      if (k <= 0) return;
+      left -= k;
+      this.reserved -= k;
+      this.schedule(); // a batch may have been waiting for these
+    };
+    return {
+      enqueue: (inputs) => {
+        // Beyond its places (an image another request was computing, and failed), it needs room like any other.
+        if (inputs.length > left) this.checkRoom(inputs.length - left);
+        const own = Math.min(inputs.length, left);
+        left -= own;
+        this.reserved -= own;
+        return this.enqueueAll(inputs, options);
+      },
+      release: (k = left) => giveBack(k),
+    };
+  }
+
+  /** `reserve` for a request whose items are all prepared together: call it once, with the inputs or with nothing. */
+  admit(n: number, options: SubmitOptions): (inputs?: I[]) => Promise<O>[] {
+    const places = this.reserve(n, options);
     let used = false;
     return (inputs) => {
       if (used) throw new Error('admission already used');
       used = true;
-      this.reserved -= n;
-      if (inputs) return this.enqueueAll(inputs, options);
-      this.schedule(); // a batch may have been waiting for these
-      return [];
+      try {
+        return inputs ? places.enqueue(inputs) : [];
+      } finally {
+        places.release();
+      }
     };
   }
 
@@ -167,7 +208,13 @@ export class MicroBatcher<I, O> {
     return new Promise<O>((resolve, reject) => {
       const entry: Entry<I, O> = { input, enqueuedAt: performance.now(), deadline: options.deadline, signal: options.signal, timing: options.timing, resolve, reject };
       const wait = options.deadline - Date.now();
-      entry.timer = setTimeout(() => this.expire(entry), Math.max(0, wait));
+      if (wait <= 0) {
+        // Its fetch or decode outlasted the deadline: an idle tower would otherwise run it at once.
+        this.options.onDropped?.('deadline');
+        reject(new DeadlineError(`past the request deadline before it reached the ${this.options.name} queue`));
+        return;
+      }
+      entry.timer = setTimeout(() => this.expire(entry), wait);
       this.queue.push(entry);
       this.options.onQueueDepth?.(this.queue.length);
     });

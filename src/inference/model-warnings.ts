@@ -3,6 +3,7 @@
 // Shown in GET /models and logged at start.
 
 import { SAFE_INT8_WEIGHT_MAX, type CpuFeatures } from '../cpu-features.js';
+import { PRESETS } from '../convert/arch.js';
 import type { ModelManifest } from '../model-manifest.js';
 
 /** Converters before 1.2.0 did not record their quantization and stored weights up to ±127. */
@@ -19,9 +20,18 @@ export function modelWarnings(manifest: ModelManifest, dir: string, cpu: CpuFeat
   ];
 }
 
-/** The command that writes this model directory again with the current converter. */
+/** Whether the recorded architecture is the official one (both presets share it). */
+function officialArchitecture(a: ModelManifest['architecture']): boolean {
+  const o = PRESETS.albef_4m;
+  const same = (x: object, y: object): boolean => Object.entries(y).every(([k, v]) => (x as Record<string, unknown>)[k] === v);
+  return a.embed_dim === o.embed_dim && same(a.vision, o.vision) && same(a.text, o.text);
+}
+
+/** The command that writes this model directory again with the current converter, under the same name and resolution. */
 export function reconvertCommand(manifest: ModelManifest, dir: string): string {
+  const arch = officialArchitecture(manifest.architecture) ? '' : ' --arch ARCH.json';
+  const same = `${arch} --image-res ${manifest.image_res} --precision ${manifest.precision} --name ${manifest.name}`;
   return manifest.source.synthetic
-    ? `albef-embed synth --preset albef_4m --precision ${manifest.precision} --out ${dir} --force`
-    : `albef-embed convert --checkpoint ${manifest.source.file ?? 'CHECKPOINT.pth'} --precision ${manifest.precision} --out ${dir} --force`;
+    ? `albef-embed synth${same}${manifest.source.seed !== undefined ? ` --seed ${manifest.source.seed}` : ''} --out ${dir} --force`
+    : `albef-embed convert --checkpoint ${manifest.source.file ?? 'CHECKPOINT.pth'}${same} --out ${dir} --force`;
 }

@@ -3,6 +3,9 @@
 // chosen by measurement, threads included. Used inside the session worker, by the model pool
 // (threads per session) and by the benchmark.
 
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { usableCpus } from '../cpus.js';
 import { selectProvider, type Provider, type ProviderChoice, type SkippedProvider } from './providers.js';
@@ -72,7 +75,18 @@ async function open(path: string, provider: Provider, o: SessionOptions): Promis
   return session;
 }
 
+/**
+ * Whether onnxruntime-node's CUDA provider library sits next to its binding: its install script puts
+ * it there on linux-x64 when it runs (package.json's allowScripts keeps it from running under npm ci;
+ * `npm run onnxruntime:cuda12` runs it on purpose, and npm 10 runs it unless told to skip).
+ */
+export function cudaBinariesInstalled(): boolean {
+  const binding = join(dirname(createRequire(import.meta.url).resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch);
+  return existsSync(join(binding, 'libonnxruntime_providers_cuda.so'));
+}
+
 export async function createOrtSession(path: string, o: SessionOptions): Promise<{ session: ort.InferenceSession; provider: Provider; skipped: SkippedProvider[] }> {
-  const { value: session, provider, skipped } = await selectProvider(o.provider, o.precision, (p) => open(path, p, o));
+  const cuda = o.provider === 'default' && cudaBinariesInstalled();
+  const { value: session, provider, skipped } = await selectProvider(o.provider, o.precision, (p) => open(path, p, o), cuda);
   return { session, provider, skipped };
 }

@@ -5,7 +5,7 @@
 
 export const PROVIDERS = ['cpu', 'cuda', 'webgpu'] as const;
 export type Provider = (typeof PROVIDERS)[number];
-export const PROVIDER_CHOICES = [...PROVIDERS, 'auto'] as const;
+export const PROVIDER_CHOICES = [...PROVIDERS, 'auto', 'default'] as const;
 export type ProviderChoice = (typeof PROVIDER_CHOICES)[number];
 
 /** `auto` tries these in turn and takes the first that loads and runs a first inference. */
@@ -16,8 +16,16 @@ export interface SkippedProvider {
   reason: string;
 }
 
-export function candidates(choice: ProviderChoice): Provider[] {
-  return choice === 'auto' ? [...AUTO_ORDER] : [choice];
+/**
+ * The providers a choice tries, in order. `default` is the SPEC's "CUDA when present, CPU otherwise":
+ * CUDA only where onnxruntime-node's CUDA binaries are installed (they are not in its npm package),
+ * falling back to the CPU when it cannot start; WebGPU only when asked for (or `auto`), since on a
+ * host without a GPU its attempt prints Vulkan and Dawn warnings at every start.
+ */
+export function candidates(choice: ProviderChoice, cudaInstalled = false): Provider[] {
+  if (choice === 'auto') return [...AUTO_ORDER];
+  if (choice === 'default') return cudaInstalled ? ['cuda', 'cpu'] : ['cpu'];
+  return [choice];
 }
 
 /** Why `provider` does not run models of `precision`, or undefined when it does. */
@@ -69,12 +77,12 @@ export interface Selected<T> {
 /**
  * The first provider of `choice` that suits `precision` and for which `attempt` succeeds (with the
  * GPU providers, `attempt` includes a first inference). A requested provider is never replaced by
- * another: only `auto` falls through. The CPU provider's own errors (a corrupt file, say) are
- * thrown as they are when it was asked for by name.
+ * another: only `auto` and `default` fall through. The CPU provider's own errors (a corrupt file,
+ * say) are thrown as they are, except under `auto`, whose error names every provider tried.
  */
-export async function selectProvider<T>(choice: ProviderChoice, precision: string | undefined, attempt: (p: Provider) => Promise<T>): Promise<Selected<T>> {
+export async function selectProvider<T>(choice: ProviderChoice, precision: string | undefined, attempt: (p: Provider) => Promise<T>, cudaInstalled = false): Promise<Selected<T>> {
   const skipped: SkippedProvider[] = [];
-  for (const provider of candidates(choice)) {
+  for (const provider of candidates(choice, cudaInstalled)) {
     const refusal = precisionRefusal(provider, precision);
     if (refusal) {
       skipped.push({ provider, reason: refusal });
@@ -83,7 +91,7 @@ export async function selectProvider<T>(choice: ProviderChoice, precision: strin
     try {
       return { value: await attempt(provider), provider, skipped };
     } catch (e) {
-      if (choice === 'cpu') throw e;
+      if (provider === 'cpu' && choice !== 'auto') throw e;
       skipped.push({ provider, reason: failureReason(provider, e instanceof Error ? e.message : String(e)) });
     }
   }

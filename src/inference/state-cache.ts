@@ -25,6 +25,11 @@ export class StateCache<V> {
     return this.entries.size;
   }
 
+  /** Whether `key` is cached or being computed (a `get` now would not compute it). */
+  has(key: string): boolean {
+    return this.entries.has(key) || this.pending.has(key);
+  }
+
   /** The cached value, or `compute()`'s (shared with concurrent callers of the same key, kept on success). */
   get(key: string, compute: () => Promise<V>): Promise<V> {
     const hit = this.entries.get(key);

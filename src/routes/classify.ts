@@ -52,7 +52,7 @@ export const classifyRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (req, reply) => {
       let input: ClassifyInput;
       if (req.isMultipart()) {
-        const parts = await readImageParts(req, maxItems);
+        const parts = await readImageParts(req, { maxItems, maxImageBytes });
         const topK = lastField(parts, 'top_k');
         if (topK !== undefined && !/^[1-9]\d*$/.test(topK)) throw new BadRequestError('top_k must be a whole number ≥ 1');
         input = {

@@ -15,8 +15,8 @@ interface ParsedImages {
   format?: Format;
 }
 
-async function readMultipart(req: FastifyRequest, maxItems: number): Promise<ParsedImages> {
-  const parts = await readImageParts(req, maxItems);
+async function readMultipart(req: FastifyRequest, limits: { maxItems: number; maxImageBytes: number }): Promise<ParsedImages> {
+  const parts = await readImageParts(req, limits);
   const format = lastField(parts, 'encoding_format');
   if (format !== undefined && format !== 'float' && format !== 'base64') throw new BadRequestError('encoding_format must be "float" or "base64"');
   return { inputs: parts.inputs, model: lastField(parts, 'model'), format: format as Format | undefined };
@@ -55,7 +55,7 @@ export const embedImageRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (req, reply) => {
       const query = req.query as { model?: string; encoding_format?: Format };
       let parsed: ParsedImages;
-      if (req.isMultipart()) parsed = await readMultipart(req, maxItems);
+      if (req.isMultipart()) parsed = await readMultipart(req, { maxItems, maxImageBytes });
       else if (Buffer.isBuffer(req.body)) parsed = { inputs: [{ bytes: req.body }] };
       else parsed = readJson(req.body as ImageJsonRequestT, maxImageBytes);
       const embedder = app.service.requireEmbedder();

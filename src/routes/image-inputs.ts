@@ -14,7 +14,7 @@ export interface ImageParts {
   fields: Map<string, string[]>;
 }
 
-export async function readImageParts(req: FastifyRequest, maxItems: number): Promise<ImageParts> {
+export async function readImageParts(req: FastifyRequest, { maxItems, maxImageBytes }: { maxItems: number; maxImageBytes: number }): Promise<ImageParts> {
   const inputs: ImageInput[] = [];
   const fields = new Map<string, string[]>();
   try {
@@ -25,7 +25,7 @@ export async function readImageParts(req: FastifyRequest, maxItems: number): Pro
           // toBuffer() streams with the configured fileSize cap and throws past it.
           inputs.push({ bytes: await part.toBuffer() });
         } catch (e) {
-          if ((e as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') throw new PayloadTooLargeError(`item ${inputs.length}: image over the size limit`, inputs.length, 'image_too_large');
+          if ((e as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') throw new PayloadTooLargeError(`item ${inputs.length}: image over the limit of ${maxImageBytes} bytes`, inputs.length, 'image_too_large');
           throw e;
         }
       } else {

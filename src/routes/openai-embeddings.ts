@@ -40,6 +40,8 @@ export const openaiRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const items: Item[] = (typeof body.input === 'string' ? [body.input] : body.input).map((x) => (typeof x === 'string' ? { text: x } : x));
       const embedder = app.service.requireEmbedder();
       const model = embedder.model(body.model);
+      const kinds = new Set(items.map((it) => ('text' in it ? 'texts' : 'images')));
+      embedder.checkCount(items.length, kinds.size === 1 ? [...kinds][0]! : 'items'); // texts and images together
       if (body.dimensions !== undefined && body.dimensions !== model.dim) {
         throw new BadRequestError(
           `dimensions ${body.dimensions} is not available: ${model.name} gives ${model.dim}-d vectors only, because ALBEF was not trained for truncated vectors (a shortened one is not a valid embedding); leave dimensions out or set it to ${model.dim}`,

@@ -429,7 +429,7 @@ export interface components {
                 image: string;
                 text: string;
             };
-            /** @description providers tried before the one each tower got (--provider auto), with the reason each was passed over */
+            /** @description providers tried before the one each tower got (--provider auto, or default where CUDA is installed), with the reason each was passed over */
             provider_skipped: {
                 image: {
                     provider: string;

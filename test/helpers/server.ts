@@ -103,3 +103,23 @@ export function fromBase64(s: string): Float32Array {
   const b = Buffer.from(s, 'base64');
   return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 }
+
+/**
+ * Holds `n` of the server's image queue places: one request of `n` images by URL whose fetches a
+ * local server answers only on `release()` (the places are taken from admission, before fetching).
+ * Resolves once every fetch has arrived; `done` is that request's answer. Needs --allow-private-urls.
+ */
+export async function holdImagePlaces(serviceUrl: string, n: number, image: Buffer): Promise<{ release: () => void; done: Promise<{ status: number }> }> {
+  const waiting: import('node:http').ServerResponse[] = [];
+  let arrived!: () => void;
+  const all = new Promise<void>((r) => (arrived = r));
+  const slow = await startStaticServer('/nonexistent', {
+    '/held.png': (res) => {
+      waiting.push(res);
+      if (waiting.length === n) arrived();
+    },
+  });
+  const done = postJson(`${serviceUrl}/embed/image`, { urls: Array.from({ length: n }, (_, i) => `${slow.url}/held.png?${i}`) }).finally(() => slow.close());
+  await all;
+  return { release: () => waiting.forEach((res) => res.writeHead(200, { 'content-type': 'image/png' }).end(image)), done };
+}
