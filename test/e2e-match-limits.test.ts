@@ -105,7 +105,7 @@ t.test('classify: a full image queue is 503 with Retry-After, and the request ho
 });
 
 t.test('rerank and classify past their deadline: 504', async (t) => {
-  const slow = await startServer({ models: [tiny], requestTimeoutMs: 1, decodeThreads: 1 });
+  const slow = await startServer({ models: [tiny], requestTimeoutMs: 1, decodeThreads: 1, warmup: false });
   t.teardown(() => slow.close());
   isError(t, await postJson(`${slow.url}/v1/rerank`, { query: 'a dog', documents: [{ image: photo }] }), 504, 'deadline_exceeded');
   isError(t, await postJson(`${slow.url}/classify`, { image: photo, labels: ['a dog', 'a cat'] }), 504, 'deadline_exceeded');
@@ -113,7 +113,7 @@ t.test('rerank and classify past their deadline: 504', async (t) => {
 
 t.test('classify: temp clamped to [0.001, 0.5] as ALBEF does; template and caption clean-up; --no-fusion', async (t) => {
   const dirs = await Promise.all([withTemp('t-high', 5), withTemp('t-half', 0.5), withTemp('t-low', 0.0001), withTemp('t-milli', 0.001)]);
-  const server = await startServer({ models: dirs, fusion: false });
+  const server = await startServer({ models: dirs, fusion: false, warmup: false });
   t.teardown(() => server.close());
   const images = ['photo.jpg', 'wide.jpg'];
   const uris = await Promise.all(images.map(async (f) => `data:image/jpeg;base64,${(await readFile(join(IMAGES_DIR, f))).toString('base64')}`));

@@ -16,6 +16,7 @@ import { modelWarnings } from '../src/inference/model-warnings.js';
 import type { ModelManifest } from '../src/model-manifest.js';
 import { TINY_ARCH, TINY_CHECKPOINT } from './helpers/golden.js';
 import { storedTensors } from './helpers/onnx-weights.js';
+import { spawnCli } from './helpers/cli.js';
 import { cleanupTinyModel, startServer } from './helpers/server.js';
 
 const INT8 = 3; // onnx TensorProto.DataType.INT8
@@ -112,4 +113,20 @@ t.test('a full-range int8 model of an older converter is named, with the command
       await server.close();
     }
   }
+
+  // The real process on this machine's CPU: the startup log carries the warning exactly when this CPU's kernel saturates.
+  const child = spawnCli(['serve', '--models', out, '--port', '0', '--decode-threads', '1'], { ALBEF_LOG_LEVEL: 'info' });
+  let log = '';
+  child.stderr!.on('data', (d: Buffer) => (log += d));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      log += d;
+      if (/"msg":"ready"/.test(log)) resolve();
+    });
+    child.on('exit', (code) => reject(new Error(`exited ${code} before ready: ${log}`)));
+  });
+  child.kill('SIGTERM');
+  await new Promise((r) => child.on('exit', r));
+  const saturates = cpuFeatures().int8PairsSaturate;
+  t.equal(/"level":40.*saturates on them.*albef-embed convert --checkpoint/.test(log), saturates, `startup log: ${saturates ? 'a warning with the reconvert command' : 'no warning'} on this CPU (${cpuFeatures().int8Kernel})`);
 });

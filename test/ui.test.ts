@@ -147,6 +147,16 @@ async function main() {
     await rm(root, { recursive: true, force: true });
   });
 
+  /**
+   * A browser context whose pages define `__name`: functions handed to the page (evaluate, $$eval) are
+   * serialised from this file as tsx transpiled it, with esbuild's keepNames calls inside.
+   */
+  async function newContext(options: Parameters<Browser['newContext']>[0] = {}): Promise<BrowserContext> {
+    const context = await browser.newContext(options);
+    await context.addInitScript('globalThis.__name = (f) => f;');
+    return context;
+  }
+
   /** A page with its console errors, uncaught exceptions and every request recorded. */
   async function open(context: BrowserContext, url: string) {
     const page = await context.newPage();
@@ -177,7 +187,7 @@ async function main() {
   const textVec = async (q: string) => (await postJson(`${server.url}/embed/text`, { text: q })).json.embeddings[0] as number[];
   const ranking = (q: number[]) =>
     [...imageVec].map(([name, v]) => ({ name, score: cosine(q, v) })).sort((a, b) => b.score - a.score);
-  const context = await browser.newContext({ viewport: { width: 1180, height: 900 } });
+  const context = await newContext({ viewport: { width: 1180, height: 900 } });
   const { page, problems, requests } = await open(context, `${server.url}/`);
   const total = FILES.length + 1 + REFUSED.length;
   const accepted = -REFUSED.length; // slice(0, accepted): the cards before the refused ones
@@ -386,7 +396,7 @@ async function main() {
   });
 
   t.test('API keys: the page asks for one, sends it as a bearer token, keeps it in the tab only', async (t) => {
-    const ctx = await browser.newContext();
+    const ctx = await newContext();
     t.teardown(() => ctx.close());
     const { page, problems, requests } = await open(ctx, `${keyed.url}/`);
     await page.waitForSelector('#key-form:not([hidden])');

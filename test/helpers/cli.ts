@@ -1,15 +1,15 @@
-// Runs the real command line (src/cli.ts) in a child process with the same TypeScript loader the
-// test runner uses.
+// Runs the real command line (src/cli.ts) in a child process with the tests' TypeScript loader.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 
 export const CLI = join(PACKAGE_ROOT, 'src', 'cli.ts');
 
-/** node flags that load TypeScript in the child, taken from this process's own. */
+/** node flags that load TypeScript in the child: the tests' own loader (.taprc). */
 export function loaderArgs(): string[] {
-  return process.execArgv.filter((a) => a.includes('@tapjs/typescript') || a === '--enable-source-maps');
+  return [`--import=${pathToFileURL(join(PACKAGE_ROOT, 'test', 'helpers', 'ts-loader.mjs')).href}`, '--enable-source-maps'];
 }
 
 export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
