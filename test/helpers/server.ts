@@ -37,9 +37,9 @@ export interface TestServer {
 
 export async function startServer(overrides: Partial<Config> = {}, options: BuildOptions = {}): Promise<TestServer> {
   const { dir } = await tinyModel();
-  // One ONNX Runtime thread per tower: tap runs two files at once on the 2 cores, and with a thread per
-  // CPU in every tower ORT's spin-waiting threads fought each other (fresh clone 576 → 402 s, user CPU
-  // 17.7 → 11.9 min). Tests about threads set their own.
+  // One ONNX Runtime thread per tower: tap runs two files at once on 2 cores, where a thread per CPU in
+  // every tower of every server only adds ORT's spin-waiting threads fighting for them (the tiny
+  // models gain nothing from a second thread). Tests about threads set their own.
   const config = resolveConfig({ models: [dir], host: '127.0.0.1', port: 0, logLevel: 'silent', decodeThreads: 1, intraOpThreads: 1, ...overrides });
   const app = await buildApp(config, { logger: false, ...options });
   await app.listen({ host: '127.0.0.1', port: 0 });
