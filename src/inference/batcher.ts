@@ -156,13 +156,6 @@ export class MicroBatcher<I, O> {
     this.checkRoom(n);
     this.reserved += n;
     let left = n;
-    const giveBack = (k: number): void => {
-      k = Math.min(k, left);
-      if (k <= 0) return;
-      left -= k;
-      this.reserved -= k;
-      this.schedule(); // a batch may have been waiting for these
-    };
     return {
       enqueue: (inputs) => {
         // Beyond its places (an image another request was computing, and failed), it needs room like any other.
@@ -172,7 +165,13 @@ export class MicroBatcher<I, O> {
         this.reserved -= own;
         return this.enqueueAll(inputs, options);
       },
-      release: (k = left) => giveBack(k),
+      release: (k = left) => {
+        k = Math.min(k, left);
+        if (k <= 0) return;
+        left -= k;
+        this.reserved -= k;
+        this.schedule(); // a batch may have been waiting for these
+      },
     };
   }
 

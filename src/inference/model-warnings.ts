@@ -30,8 +30,8 @@ function officialArchitecture(a: ModelManifest['architecture']): boolean {
 /** The command that writes this model directory again with the current converter, under the same name and resolution. */
 export function reconvertCommand(manifest: ModelManifest, dir: string): string {
   const arch = officialArchitecture(manifest.architecture) ? '' : ' --arch ARCH.json';
-  const same = `${arch} --image-res ${manifest.image_res} --precision ${manifest.precision} --name ${manifest.name}`;
-  return manifest.source.synthetic
-    ? `albef-embed synth${same}${manifest.source.seed !== undefined ? ` --seed ${manifest.source.seed}` : ''} --out ${dir} --force`
-    : `albef-embed convert --checkpoint ${manifest.source.file ?? 'CHECKPOINT.pth'}${same} --out ${dir} --force`;
+  const keep = `${arch} --image-res ${manifest.image_res} --precision ${manifest.precision} --name ${manifest.name}`;
+  const seed = manifest.source.seed !== undefined ? ` --seed ${manifest.source.seed}` : '';
+  const [command, more] = manifest.source.synthetic ? ['synth', seed] : [`convert --checkpoint ${manifest.source.file ?? 'CHECKPOINT.pth'}`, ''];
+  return `albef-embed ${command}${keep}${more} --out ${dir} --force`;
 }
