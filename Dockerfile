@@ -8,8 +8,6 @@ FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
-COPY bench ./bench
-COPY test/helpers ./test/helpers
 COPY assets ./assets
 # The CPU binaries ship in onnxruntime-node; its install script would only download CUDA libraries.
 # package.json's allowScripts denies it on npm >= 11.19; this image's npm 10 reads the variable instead.
@@ -17,7 +15,7 @@ RUN ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund && npm prune --omi
 
 FROM build AS models
 ARG BAKE_MODEL=""
-RUN mkdir -p /models && if [ -n "$BAKE_MODEL" ]; then node dist/src/cli.js fetch "$BAKE_MODEL" --out "/models/$BAKE_MODEL" --cache-dir /tmp/albef-cache && rm -rf /tmp/albef-cache; fi
+RUN mkdir -p /models && if [ -n "$BAKE_MODEL" ]; then node dist/cli/main.js fetch "$BAKE_MODEL" --out "/models/$BAKE_MODEL" --cache-dir /tmp/albef-cache && rm -rf /tmp/albef-cache; fi
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
@@ -33,7 +31,7 @@ COPY --from=models --chown=node:node /models /models
 USER node
 VOLUME ["/models"]
 EXPOSE 8080
-HEALTHCHECK --interval=10s --timeout=3s --start-period=120s --retries=3 CMD ["node", "dist/src/cli.js", "healthcheck"]
+HEALTHCHECK --interval=10s --timeout=3s --start-period=120s --retries=3 CMD ["node", "dist/cli/main.js", "healthcheck"]
 # node is PID 1 and handles SIGTERM/SIGINT itself (drain, then exit 0).
-ENTRYPOINT ["node", "dist/src/cli.js"]
+ENTRYPOINT ["node", "dist/cli/main.js"]
 CMD ["serve"]

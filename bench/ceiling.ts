@@ -31,7 +31,13 @@ export interface RawTower {
   release(): Promise<void>;
 }
 
-async function rawTower(path: string, feedsFor: (batch: number) => Record<string, ort.Tensor>, digits: number, sessions: number, provider: Provider): Promise<RawTower> {
+async function rawTower(
+  path: string,
+  feedsFor: (batch: number) => Record<string, ort.Tensor>,
+  digits: number,
+  sessions: number,
+  provider: Provider,
+): Promise<RawTower> {
   if (sessions > 1) return sideBySide(path, feedsFor, digits, sessions);
   const { session } = await createOrtSession(path, { provider, intraOpThreads: 0 });
   return {
@@ -48,7 +54,12 @@ async function rawTower(path: string, feedsFor: (batch: number) => Record<string
 const LANE_WORKER = new URL(`./raw-lane-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
 
 /** `sessions` sessions, each on a worker with its share of the threads, running the same batch at once. */
-async function sideBySide(path: string, feedsFor: (batch: number) => Record<string, ort.Tensor>, digits: number, sessions: number): Promise<RawTower> {
+async function sideBySide(
+  path: string,
+  feedsFor: (batch: number) => Record<string, ort.Tensor>,
+  digits: number,
+  sessions: number,
+): Promise<RawTower> {
   const threads = threadsPerSession(0, sessions);
   const workers = Array.from({ length: sessions }, () => new Worker(LANE_WORKER, { workerData: { path, threads } }));
   // The worker's next reply, or its error (listeners removed either way: measure() runs many times).
@@ -69,7 +80,8 @@ async function sideBySide(path: string, feedsFor: (batch: number) => Record<stri
   return {
     async measure(batch, seconds) {
       const feeds: Record<string, LaneFeed> = {};
-      for (const [k, t] of Object.entries(feedsFor(batch))) feeds[k] = { type: t.type as LaneFeed['type'], data: t.data as LaneFeed['data'], dims: [...t.dims] };
+      for (const [k, t] of Object.entries(feedsFor(batch)))
+        feeds[k] = { type: t.type as LaneFeed['type'], data: t.data as LaneFeed['data'], dims: [...t.dims] };
       const replies = await Promise.all(
         workers.map((w) => {
           const reply = next(w);
@@ -80,7 +92,12 @@ async function sideBySide(path: string, feedsFor: (batch: number) => Record<stri
       // As for one session, from the median run time (of runs that overlapped the other lanes' runs).
       const times = replies.flatMap((r) => ('times' in r ? r.times : []));
       const ms = median(times);
-      return { batch, runs: times.length, msPerRun: round(ms, 2), itemsPerSecond: round((sessions * batch * 1000) / ms, digits) };
+      return {
+        batch,
+        runs: times.length,
+        msPerRun: round(ms, 2),
+        itemsPerSecond: round((sessions * batch * 1000) / ms, digits),
+      };
     },
     async release() {
       const exits = workers.map((w) => new Promise((resolve) => w.once('exit', resolve)));
@@ -90,17 +107,33 @@ async function sideBySide(path: string, feedsFor: (batch: number) => Record<stri
   };
 }
 
-export function rawImageTower(modelDir: string, imageRes: number, sessions = 1, provider: Provider = 'cpu'): Promise<RawTower> {
+export function rawImageTower(
+  modelDir: string,
+  imageRes: number,
+  sessions = 1,
+  provider: Provider = 'cpu',
+): Promise<RawTower> {
   return rawTower(
     join(modelDir, 'image.onnx'),
-    (batch) => ({ pixel_values: new ort.Tensor('float32', new Float32Array(batch * 3 * imageRes * imageRes).map(() => Math.random() * 2 - 1), [batch, 3, imageRes, imageRes]) }),
+    (batch) => ({
+      pixel_values: new ort.Tensor(
+        'float32',
+        new Float32Array(batch * 3 * imageRes * imageRes).map(() => Math.random() * 2 - 1),
+        [batch, 3, imageRes, imageRes],
+      ),
+    }),
     2,
     sessions,
     provider,
   );
 }
 
-export function rawTextTower(modelDir: string, tokenize: (s: string) => number[], sessions = 1, provider: Provider = 'cpu'): Promise<RawTower> {
+export function rawTextTower(
+  modelDir: string,
+  tokenize: (s: string) => number[],
+  sessions = 1,
+  provider: Provider = 'cpu',
+): Promise<RawTower> {
   return rawTower(
     join(modelDir, 'text.onnx'),
     (batch) => {
@@ -109,7 +142,10 @@ export function rawTextTower(modelDir: string, tokenize: (s: string) => number[]
       const ids = new BigInt64Array(batch * len);
       const mask = new BigInt64Array(batch * len);
       rows.forEach((r, i) => r.forEach((id, j) => ((ids[i * len + j] = BigInt(id)), (mask[i * len + j] = 1n))));
-      return { input_ids: new ort.Tensor('int64', ids, [batch, len]), attention_mask: new ort.Tensor('int64', mask, [batch, len]) };
+      return {
+        input_ids: new ort.Tensor('int64', ids, [batch, len]),
+        attention_mask: new ort.Tensor('int64', mask, [batch, len]),
+      };
     },
     1,
     sessions,
@@ -118,7 +154,11 @@ export function rawTextTower(modelDir: string, tokenize: (s: string) => number[]
 }
 
 /** Each batch size in turn on a fresh session. */
-export async function sweep(open: () => Promise<RawTower>, batches: number[], seconds: number): Promise<CeilingPoint[]> {
+export async function sweep(
+  open: () => Promise<RawTower>,
+  batches: number[],
+  seconds: number,
+): Promise<CeilingPoint[]> {
   const tower = await open();
   const out: CeilingPoint[] = [];
   for (const b of batches) out.push(await tower.measure(b, seconds));

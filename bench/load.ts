@@ -30,7 +30,14 @@ export interface RequestSpec {
 }
 
 function serialise(spec: RequestSpec, host: string): Buffer {
-  const head = [`POST ${spec.path} HTTP/1.1`, `host: ${host}`, `content-length: ${spec.body.length}`, ...Object.entries(spec.headers).map(([k, v]) => `${k}: ${v}`), '', ''].join('\r\n');
+  const head = [
+    `POST ${spec.path} HTTP/1.1`,
+    `host: ${host}`,
+    `content-length: ${spec.body.length}`,
+    ...Object.entries(spec.headers).map(([k, v]) => `${k}: ${v}`),
+    '',
+    '',
+  ].join('\r\n');
   return Buffer.concat([Buffer.from(head, 'latin1'), spec.body]);
 }
 
@@ -93,7 +100,13 @@ class Connection {
   }
 }
 
-export async function closedLoop(origin: string, make: (i: number) => RequestSpec, concurrency: number, seconds: number, warmupSeconds: number): Promise<LoadResult> {
+export async function closedLoop(
+  origin: string,
+  make: (i: number) => RequestSpec,
+  concurrency: number,
+  seconds: number,
+  warmupSeconds: number,
+): Promise<LoadResult> {
   const { hostname, port } = new URL(origin);
   // Each distinct request is serialised once per run.
   const serialised = new Map<RequestSpec, Buffer>();

@@ -5,7 +5,7 @@
 import { resolveArch } from '../src/convert/arch.js';
 import { PRESETS } from '../src/convert/arch.js';
 import { SyntheticSource } from '../src/convert/synth.js';
-import { stateDictOf, writeTorchZip } from '../test/helpers/torch-writer.js';
+import { stateDictOf, writeTorchZip } from '../kit/torch-writer.js';
 
 const out = process.argv[2];
 if (!out) throw new Error('usage: make-checkpoint OUT.pth');
@@ -13,7 +13,12 @@ const arch = resolveArch(PRESETS.albef_4m, { imageRes: 256 });
 const source = new SyntheticSource(arch, 7);
 const grid = 16;
 const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
-const shapes = (await import('../src/convert/albef-weights.js')).albefTensorShapes(arch, 'pretrain', arch.vision.mlp, grid);
+const shapes = (await import('../src/convert/albef-weights.js')).albefTensorShapes(
+  arch,
+  'pretrain',
+  arch.vision.mlp,
+  grid,
+);
 for (const [key, shape] of shapes) {
   const data = await source.read(key);
   tensors.set(key, { shape, data });
@@ -25,5 +30,14 @@ tensors.set('image_queue', { shape: [256, 65536], data: new Float32Array(256 * 6
 tensors.set('text_queue', { shape: [256, 65536], data: new Float32Array(256 * 65536) });
 tensors.set('temp', { shape: [], data: new Float32Array([0.07]) });
 const { dict, storages } = stateDictOf(tensors);
-await writeTorchZip(out, new Map<unknown, unknown>([['model', dict], ['epoch', 29], ['config', new Map([['image_res', 256]])]]), storages, 'ALBEF_4M');
+await writeTorchZip(
+  out,
+  new Map<unknown, unknown>([
+    ['model', dict],
+    ['epoch', 29],
+    ['config', new Map([['image_res', 256]])],
+  ]),
+  storages,
+  'ALBEF_4M',
+);
 console.log(`wrote ${out}: ${tensors.size} tensors`);

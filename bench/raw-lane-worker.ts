@@ -19,12 +19,15 @@ const port = parentPort!;
 const { path, threads } = workerData as { path: string; threads: number };
 const { session } = await createOrtSession(path, { provider: 'cpu', intraOpThreads: threads });
 port.postMessage({ ready: true } satisfies LaneReply);
-port.on('message', async (msg: LaneRequest) => {
+port.on('message', (msg: LaneRequest) => void answer(msg));
+async function answer(msg: LaneRequest): Promise<void> {
   if ('release' in msg) {
     await session.release();
     port.close();
     return;
   }
-  const feeds = Object.fromEntries(Object.entries(msg.feeds).map(([k, t]) => [k, new ort.Tensor(t.type, t.data, t.dims)]));
+  const feeds = Object.fromEntries(
+    Object.entries(msg.feeds).map(([k, t]) => [k, new ort.Tensor(t.type, t.data, t.dims)]),
+  );
   port.postMessage({ times: await timeRuns(() => session.run(feeds), msg.seconds) } satisfies LaneReply);
-});
+}

@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { createOrtSession } from '../src/inference/ort-session.js';
-import { jpegWithComment } from '../test/helpers/images.js';
+import { jpegWithComment } from '../kit/images.js';
 import { CAPTIONS } from './ceiling.js';
 import { closedLoop, type LoadResult, type RequestSpec } from './load.js';
 import { rssMB, startService } from './service.js';
@@ -40,20 +40,43 @@ const PAIR_BATCH = 32;
 const variant = (jpeg: Buffer, n: number): Buffer => jpegWithComment(jpeg, `albef-bench ${n}`);
 
 const dataUri = (b: Buffer) => `data:image/jpeg;base64,${b.toString('base64')}`;
-const json = (body: unknown): RequestSpec => ({ path: '/v1/rerank', headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify(body)) });
+const json = (body: unknown): RequestSpec => ({
+  path: '/v1/rerank',
+  headers: { 'content-type': 'application/json' },
+  body: Buffer.from(JSON.stringify(body)),
+});
 
-export async function benchRerank(dir: string, imageRes: number, tokenize: (s: string) => number[], photo: Buffer, seconds: number, concurrencies: number[], log: (m: string) => void): Promise<RerankResult> {
-  const open = async (f: string) => (await createOrtSession(join(dir, f), { provider: 'cpu', intraOpThreads: 0 })).session;
-  const [image, imageStates, textStates, fusion] = [await open('image.onnx'), await open('image_states.onnx'), await open('text_states.onnx'), await open('fusion.onnx')];
+export async function benchRerank(
+  dir: string,
+  imageRes: number,
+  tokenize: (s: string) => number[],
+  photo: Buffer,
+  seconds: number,
+  concurrencies: number[],
+  log: (m: string) => void,
+): Promise<RerankResult> {
+  const open = async (f: string) =>
+    (await createOrtSession(join(dir, f), { provider: 'cpu', intraOpThreads: 0 })).session;
+  const [image, imageStates, textStates, fusion] = [
+    await open('image.onnx'),
+    await open('image_states.onnx'),
+    await open('text_states.onnx'),
+    await open('fusion.onnx'),
+  ];
   const random = (n: number) => Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
-  const pixels = (b: number) => ({ pixel_values: new ort.Tensor('float32', random(b * 3 * imageRes * imageRes), [b, 3, imageRes, imageRes]) });
+  const pixels = (b: number) => ({
+    pixel_values: new ort.Tensor('float32', random(b * 3 * imageRes * imageRes), [b, 3, imageRes, imageRes]),
+  });
   const texts = (b: number) => {
     const rows = Array.from({ length: b }, (_, i) => tokenize(`${CAPTIONS[i % CAPTIONS.length]} ${i}`));
     const len = Math.max(...rows.map((r) => r.length));
     const ids = new BigInt64Array(b * len);
     const mask = new BigInt64Array(b * len);
     rows.forEach((r, i) => r.forEach((id, j) => ((ids[i * len + j] = BigInt(id)), (mask[i * len + j] = 1n))));
-    return { input_ids: new ort.Tensor('int64', ids, [b, len]), attention_mask: new ort.Tensor('int64', mask, [b, len]) };
+    return {
+      input_ids: new ort.Tensor('int64', ids, [b, len]),
+      attention_mask: new ort.Tensor('int64', mask, [b, len]),
+    };
   };
   const one = await imageStates.run(pixels(1));
   const oneText = await textStates.run(texts(1));
@@ -71,7 +94,8 @@ export async function benchRerank(dir: string, imageRes: number, tokenize: (s: s
       image_states: new ort.Tensor('float32', images, [I, tokens, dim]),
     };
   };
-  const ms = async (feeds: Record<string, ort.Tensor>, session: ort.InferenceSession, s: number) => median(await timeRuns(() => session.run(feeds), s));
+  const ms = async (feeds: Record<string, ort.Tensor>, session: ort.InferenceSession, s: number) =>
+    median(await timeRuns(() => session.run(feeds), s));
 
   log('rerank: raw matching graphs');
   const raw: Record<string, number> = {};
@@ -90,13 +114,22 @@ export async function benchRerank(dir: string, imageRes: number, tokenize: (s: s
   raw.textStatesB64Ms = await ms(texts(64), textStates, seconds / 2);
   raw.fusion16x1Ms = await ms(pairs(16, 1), fusion, seconds / 2);
   raw.fusion1x32Ms = await ms(pairs(1, PAIR_BATCH), fusion, seconds / 2);
-  const grouping = { groupedMsPerPair: round((await ms(pairs(1, 64), fusion, seconds / 2)) / 64, 2), ungroupedMsPerPair: round((await ms(pairs(64, 1), fusion, seconds / 2)) / 64, 2) };
+  const grouping = {
+    groupedMsPerPair: round((await ms(pairs(1, 64), fusion, seconds / 2)) / 64, 2),
+    ungroupedMsPerPair: round((await ms(pairs(64, 1), fusion, seconds / 2)) / 64, 2),
+  };
   await Promise.all([image.release(), imageStates.release(), textStates.release(), fusion.release()]);
   for (const k of Object.keys(raw)) raw[k] = round(raw[k]!, 1);
 
   // The calls the service makes per request (image batches of 2, pair batches of 32).
-  const rawTextByImages = { miss: (16 / IMAGE_BATCH) * raw.imageStatesBatchMs! + raw.textStatesB1Ms! + raw.fusion16x1Ms!, hit: raw.textStatesB1Ms! + raw.fusion16x1Ms! };
-  const rawImageByTexts = { miss: raw.imageStatesB1Ms! + raw.textStatesB64Ms! + (64 / PAIR_BATCH) * raw.fusion1x32Ms!, hit: raw.textStatesB64Ms! + (64 / PAIR_BATCH) * raw.fusion1x32Ms! };
+  const rawTextByImages = {
+    miss: (16 / IMAGE_BATCH) * raw.imageStatesBatchMs + raw.textStatesB1Ms + raw.fusion16x1Ms,
+    hit: raw.textStatesB1Ms + raw.fusion16x1Ms,
+  };
+  const rawImageByTexts = {
+    miss: raw.imageStatesB1Ms + raw.textStatesB64Ms + (64 / PAIR_BATCH) * raw.fusion1x32Ms,
+    hit: raw.textStatesB64Ms + (64 / PAIR_BATCH) * raw.fusion1x32Ms,
+  };
 
   log('rerank: service');
   const noFusion = await startService(dir, ['--no-fusion']);
@@ -111,7 +144,11 @@ export async function benchRerank(dir: string, imageRes: number, tokenize: (s: s
   const fixedImage = dataUri(variant(photo, n++));
   const make: Record<string, Record<'miss' | 'hit', () => RequestSpec>> = {
     '1 text × 16 images': {
-      miss: () => json({ query: CAPTIONS[0], documents: Array.from({ length: 16 }, () => ({ image: dataUri(variant(photo, n++)) })) }),
+      miss: () =>
+        json({
+          query: CAPTIONS[0],
+          documents: Array.from({ length: 16 }, () => ({ image: dataUri(variant(photo, n++)) })),
+        }),
       hit: () => json({ query: CAPTIONS[0], documents: gallery.map((image) => ({ image })) }),
     },
     '1 image × 64 texts': {
@@ -120,10 +157,20 @@ export async function benchRerank(dir: string, imageRes: number, tokenize: (s: s
     },
   };
   // Memory per cached image: RSS after 64 new images, less RSS after a warm request.
-  const check = await fetch(`${svc.origin}/v1/rerank`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: make['1 text × 16 images']!.hit().body });
-  if (check.status !== 200) throw new Error(`/v1/rerank answered ${check.status}: ${(await check.text()).slice(0, 200)}`);
+  const check = await fetch(`${svc.origin}/v1/rerank`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: make['1 text × 16 images']!.hit().body,
+  });
+  if (check.status !== 200)
+    throw new Error(`/v1/rerank answered ${check.status}: ${(await check.text()).slice(0, 200)}`);
   const before = rssMB(svc.child.pid!);
-  for (let i = 0; i < 4; i++) await fetch(`${svc.origin}/v1/rerank`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: make['1 text × 16 images']!.miss().body });
+  for (let i = 0; i < 4; i++)
+    await fetch(`${svc.origin}/v1/rerank`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: make['1 text × 16 images']!.miss().body,
+    });
   const measuredMBPerImage = round((rssMB(svc.child.pid!) - before) / 64, 2);
 
   const scenarios: RerankScenario[] = [];
@@ -139,20 +186,46 @@ export async function benchRerank(dir: string, imageRes: number, tokenize: (s: s
         if (spec) await fetch(svc.origin + spec.path, { method: 'POST', headers: spec.headers, body: spec.body });
         // Long enough for several requests per client at this concurrency (a miss costs seconds).
         const window = Math.min(90, Math.max(seconds, (4 * c * rawMs) / 1000));
-        const r = await closedLoop(svc.origin, () => spec ?? kinds.miss(), c, window, Math.min(30, (c * rawMs) / 1000 + 1));
-        log(`  ${name}, cache ${cache}, c=${c}: ${round(r.throughput * pairsPerRequest, 1)} pairs/s, p50 ${r.p50} ms, p99 ${r.p99} ms (${r.errors} errors; raw ${round(rawMs, 0)} ms per request)`);
+        const r = await closedLoop(
+          svc.origin,
+          () => spec ?? kinds.miss(),
+          c,
+          window,
+          Math.min(30, (c * rawMs) / 1000 + 1),
+        );
+        log(
+          `  ${name}, cache ${cache}, c=${c}: ${round(r.throughput * pairsPerRequest, 1)} pairs/s, p50 ${r.p50} ms, p99 ${r.p99} ms (${r.errors} errors; raw ${round(rawMs, 0)} ms per request)`,
+        );
         service.push(r);
       }
-      scenarios.push({ name, pairs: pairsPerRequest, cache, rawMsPerRequest: round(rawMs, 1), rawPairsPerSecond: round((pairsPerRequest * 1000) / rawMs, 1), service });
+      scenarios.push({
+        name,
+        pairs: pairsPerRequest,
+        cache,
+        rawMsPerRequest: round(rawMs, 1),
+        rawPairsPerSecond: round((pairsPerRequest * 1000) / rawMs, 1),
+        service,
+      });
     }
   }
   await svc.stop();
-  return { scenarios, raw, grouping, cache: { computedMBPerImage: round(((tokens * dim + 256) * 4) / 2 ** 20, 2), measuredMBPerImage, images: 64 }, rssWarmMB, rssWarmNoFusionMB };
+  return {
+    scenarios,
+    raw,
+    grouping,
+    cache: { computedMBPerImage: round(((tokens * dim + 256) * 4) / 2 ** 20, 2), measuredMBPerImage, images: 64 },
+    rssWarmMB,
+    rssWarmNoFusionMB,
+  };
 }
 
 export function rerankTable(results: { precision: string; rerank: RerankResult }[]): string {
-  const lines = ['| | ' + results.map((r) => r.precision).join(' | ') + ' |', '|---|' + results.map(() => '---:').join('|') + '|'];
-  const row = (label: string, f: (r: RerankResult) => string | number) => lines.push(`| ${label} | ${results.map((r) => f(r.rerank)).join(' | ')} |`);
+  const lines = [
+    '| | ' + results.map((r) => r.precision).join(' | ') + ' |',
+    '|---|' + results.map(() => '---:').join('|') + '|',
+  ];
+  const row = (label: string, f: (r: RerankResult) => string | number) =>
+    lines.push(`| ${label} | ${results.map((r) => f(r.rerank)).join(' | ')} |`);
   const first = results[0]!.rerank;
   for (const [i, s] of first.scenarios.entries()) {
     for (const [j, l] of s.service.entries()) {
@@ -161,11 +234,23 @@ export function rerankTable(results: { precision: string; rerank: RerankResult }
         return `${round(x.throughput * s.pairs, 1)} · ${Math.round(x.p50)}/${Math.round(x.p99)}`;
       });
     }
-    row(`rerank ${s.name}, cache ${s.cache}: raw graphs, pairs/s (ms per request)`, (r) => `${r.scenarios[i]!.rawPairsPerSecond} (${Math.round(r.scenarios[i]!.rawMsPerRequest)})`);
+    row(
+      `rerank ${s.name}, cache ${s.cache}: raw graphs, pairs/s (ms per request)`,
+      (r) => `${r.scenarios[i]!.rawPairsPerSecond} (${Math.round(r.scenarios[i]!.rawMsPerRequest)})`,
+    );
   }
-  row('fusion ms per pair, 64 texts × 1 image: grouped by image · as 64 images', (r) => `${r.grouping.groupedMsPerPair} · ${r.grouping.ungroupedMsPerPair}`);
-  row('image tower, per-token graph · embedding graph (raw ms per image at b2, alternating)', (r) => `${round(r.raw.imageStatesBatchMs! / 2, 1)} · ${round(r.raw.imageBatchMs! / 2, 1)}`);
+  row(
+    'fusion ms per pair, 64 texts × 1 image: grouped by image · as 64 images',
+    (r) => `${r.grouping.groupedMsPerPair} · ${r.grouping.ungroupedMsPerPair}`,
+  );
+  row(
+    'image tower, per-token graph · embedding graph (raw ms per image at b2, alternating)',
+    (r) => `${round(r.raw.imageStatesBatchMs! / 2, 1)} · ${round(r.raw.imageBatchMs! / 2, 1)}`,
+  );
   row('RSS loaded + warm, with fusion · --no-fusion (MB)', (r) => `${r.rssWarmMB} · ${r.rssWarmNoFusionMB}`);
-  row('state cache per image: computed · measured RSS (MB)', (r) => `${r.cache.computedMBPerImage} · ${r.cache.measuredMBPerImage}`);
+  row(
+    'state cache per image: computed · measured RSS (MB)',
+    (r) => `${r.cache.computedMBPerImage} · ${r.cache.measuredMBPerImage}`,
+  );
   return lines.join('\n');
 }

@@ -15,18 +15,18 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
-import { resolveConfig } from '../src/config.js';
+import { resolveConfig } from '../src/service/config.js';
 import { PRESETS, resolveArch } from '../src/convert/arch.js';
-import { cpuFeatures, KERNEL_FLAGS } from '../src/cpu-features.js';
+import { cpuFeatures, KERNEL_FLAGS } from '../src/core/cpu-features.js';
 import { CONVERTER_VERSION } from '../src/convert/model-writer.js';
 import { synthesizeModel } from '../src/convert/synth.js';
 import { preCaption } from '../src/inference/caption.js';
 import { readModelDir } from '../src/inference/model-dir.js';
 import { ModelPool } from '../src/inference/model-pool.js';
 import { WordPieceTokenizer } from '../src/inference/tokenizer.js';
-import { preprocessImage } from '../src/inference/image.js';
-import type { ModelManifest } from '../src/model-manifest.js';
-import { PACKAGE_ROOT } from '../src/paths.js';
+import { preprocessImage } from '../src/imaging/decode.js';
+import type { ModelManifest } from '../src/core/model-manifest.js';
+import { PACKAGE_ROOT } from '../src/core/paths.js';
 import { CAPTIONS, rawImageTower, rawTextTower, sweep, type CeilingPoint } from './ceiling.js';
 import { lineChart, type Series } from './charts.js';
 import { closedLoop, type LoadResult, type RequestSpec } from './load.js';
@@ -58,8 +58,12 @@ const concurrencies = pairedOnly ? [] : quick ? [1, 4] : [1, 4, 16, 64];
 const imageBatches = pairedOnly ? [2] : quick ? [1, 2] : [1, 2, 4, 8];
 const textBatches = pairedOnly ? [32, 64] : quick ? [1, 8] : [1, 8, 32, 64];
 const sessions = Number(values.sessions);
-if (!Number.isInteger(sessions) || sessions < 1) throw new Error(`--sessions must be a whole number ≥ 1 (got ${values.sessions})`);
-const serveArgs = [...values['serve-args']!.split(' ').filter(Boolean), ...(sessions > 1 ? ['--image-sessions', String(sessions), '--text-sessions', String(sessions)] : [])];
+if (!Number.isInteger(sessions) || sessions < 1)
+  throw new Error(`--sessions must be a whole number ≥ 1 (got ${values.sessions})`);
+const serveArgs = [
+  ...values['serve-args'].split(' ').filter(Boolean),
+  ...(sessions > 1 ? ['--image-sessions', String(sessions), '--text-sessions', String(sessions)] : []),
+];
 const rounds = quick ? 1 : Number(values.rounds);
 // The paired ratios drive the service at these concurrencies: enough to keep every batch full
 // (image batches are capped at 2; text batches form from whatever queued during the last one).
@@ -76,7 +80,13 @@ async function modelFor(precision: string): Promise<{ dir: string; manifest: Mod
   // A synthesised model from another converter version would measure that version's graphs.
   if (found?.manifest.converter_version === CONVERTER_VERSION) return found;
   log(`synthesising the albef_4m-shaped model (${precision}, 384 px, converter ${CONVERTER_VERSION}) in ${dir}`);
-  const manifest = await synthesizeModel({ arch: resolveArch(PRESETS.albef_4m), out: dir, name: `albef_4m-synthetic-${precision}`, precision: precision as 'fp32' | 'int8', force: true });
+  const manifest = await synthesizeModel({
+    arch: resolveArch(PRESETS.albef_4m),
+    out: dir,
+    name: `albef_4m-synthetic-${precision}`,
+    precision: precision as 'fp32' | 'int8',
+    force: true,
+  });
   return { dir, manifest };
 }
 
@@ -98,9 +108,11 @@ interface PrecisionResult {
 
 async function benchPrecision(precision: string): Promise<PrecisionResult> {
   const { dir, manifest } = await modelFor(precision);
-  const onnxMB = Object.entries(manifest.files)
-    .filter(([f]) => f.includes('.onnx'))
-    .reduce((n, [f]) => n + statSync(join(dir, f)).size, 0) / 2 ** 20;
+  const onnxMB =
+    Object.entries(manifest.files)
+      .filter(([f]) => f.includes('.onnx'))
+      .reduce((n, [f]) => n + statSync(join(dir, f)).size, 0) /
+    2 ** 20;
   const tokenizer = new WordPieceTokenizer(readFileSync(join(dir, 'vocab.txt'), 'utf8'));
   const tokenize = (s: string): number[] => tokenizer.encode(preCaption(s, 30), 30).ids;
 
@@ -111,7 +123,11 @@ async function benchPrecision(precision: string): Promise<PrecisionResult> {
   log(`${precision}: service`);
   const svc = await startService(dir, serveArgs);
   const rssWarmMB = rssMB(svc.child.pid!);
-  const textSpecs: RequestSpec[] = CAPTIONS.map((text) => ({ path: '/embed/text', headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ text })) }));
+  const textSpecs: RequestSpec[] = CAPTIONS.map((text) => ({
+    path: '/embed/text',
+    headers: { 'content-type': 'application/json' },
+    body: Buffer.from(JSON.stringify({ text })),
+  }));
   const textRequest = (i: number): RequestSpec => textSpecs[i % textSpecs.length]!;
   const mp = multipartImage(photo, 'photo.jpg');
   const imageSpec: RequestSpec = { path: '/embed/image', headers: mp.headers, body: mp.body };
@@ -125,7 +141,10 @@ async function benchPrecision(precision: string): Promise<PrecisionResult> {
   }
   const bestImage = Math.max(...image.map((p) => p.itemsPerSecond));
   // Long enough for each client to complete several requests at this concurrency.
-  const imageWindow = (c: number) => ({ seconds: Math.min(120, Math.max(base, Math.ceil((3 * c) / bestImage))), warmup: Math.min(30, Math.ceil(c / bestImage) + 2) });
+  const imageWindow = (c: number) => ({
+    seconds: Math.min(120, Math.max(base, Math.ceil((3 * c) / bestImage))),
+    warmup: Math.min(30, Math.ceil(c / bestImage) + 2),
+  });
   const imageLoads: LoadResult[] = [];
   for (const c of concurrencies) {
     const w = imageWindow(c);
@@ -144,14 +163,31 @@ async function benchPrecision(precision: string): Promise<PrecisionResult> {
   const textBatch = best(text).batch;
   const rawImage = await rawImageTower(dir, manifest.image_res, sessions);
   const rawText = await rawTextTower(dir, tokenize, sessions);
-  const slices = { imageRaw: [] as number[], imageService: [] as number[], textRaw: [] as number[], textService: [] as number[], b1Ms: [] as number[], c1P50Ms: [] as number[] };
+  const slices = {
+    imageRaw: [] as number[],
+    imageService: [] as number[],
+    textRaw: [] as number[],
+    textService: [] as number[],
+    b1Ms: [] as number[],
+    c1P50Ms: [] as number[],
+  };
   let clientCpuMs = 0;
   let clientRequests = 0;
   for (let r = 0; r < rounds; r++) {
     slices.imageRaw.push((await rawImage.measure(imageBatch, base / 2)).itemsPerSecond);
     // At least 60 images per slice: a closed loop counts whole completions.
     const w = imageWindow(PAIRED_IMAGE_CONCURRENCY);
-    slices.imageService.push((await closedLoop(svc.origin, imageRequest, PAIRED_IMAGE_CONCURRENCY, Math.max(w.seconds, Math.ceil(60 / bestImage)), w.warmup)).throughput);
+    slices.imageService.push(
+      (
+        await closedLoop(
+          svc.origin,
+          imageRequest,
+          PAIRED_IMAGE_CONCURRENCY,
+          Math.max(w.seconds, Math.ceil(60 / bestImage)),
+          w.warmup,
+        )
+      ).throughput,
+    );
     slices.textRaw.push((await rawText.measure(textBatch, base / 4)).itemsPerSecond);
     const cpu0 = process.cpuUsage();
     const t = await closedLoop(svc.origin, textRequest, PAIRED_TEXT_CONCURRENCY, base / 2, 1);
@@ -161,7 +197,9 @@ async function benchPrecision(precision: string): Promise<PrecisionResult> {
     slices.textService.push(t.throughput);
     slices.b1Ms.push((await rawText.measure(1, base / 5)).msPerRun);
     slices.c1P50Ms.push((await closedLoop(svc.origin, textRequest, 1, base / 3, 0.5)).p50);
-    log(`  round ${r + 1}: images ${slices.imageService.at(-1)} vs ${slices.imageRaw.at(-1)}/s, texts ${slices.textService.at(-1)} vs ${slices.textRaw.at(-1)}/s, single text ${slices.c1P50Ms.at(-1)} vs ${slices.b1Ms.at(-1)} ms`);
+    log(
+      `  round ${r + 1}: images ${slices.imageService.at(-1)} vs ${slices.imageRaw.at(-1)}/s, texts ${slices.textService.at(-1)} vs ${slices.textRaw.at(-1)}/s, single text ${slices.c1P50Ms.at(-1)} vs ${slices.b1Ms.at(-1)} ms`,
+    );
   }
   await Promise.all([rawImage.release(), rawText.release()]);
   const stages = await stageTimings(svc.origin);
@@ -170,8 +208,20 @@ async function benchPrecision(precision: string): Promise<PrecisionResult> {
   const spread = (service: number[], raw: number[]) => service.map((x, i) => round(x / raw[i]!, 3));
   const paired: Paired = {
     rounds,
-    image: { concurrency: PAIRED_IMAGE_CONCURRENCY, batch: imageBatch, service: slices.imageService, raw: slices.imageRaw, perRound: spread(slices.imageService, slices.imageRaw) },
-    text: { concurrency: PAIRED_TEXT_CONCURRENCY, batch: textBatch, service: slices.textService, raw: slices.textRaw, perRound: spread(slices.textService, slices.textRaw) },
+    image: {
+      concurrency: PAIRED_IMAGE_CONCURRENCY,
+      batch: imageBatch,
+      service: slices.imageService,
+      raw: slices.imageRaw,
+      perRound: spread(slices.imageService, slices.imageRaw),
+    },
+    text: {
+      concurrency: PAIRED_TEXT_CONCURRENCY,
+      batch: textBatch,
+      service: slices.textService,
+      raw: slices.textRaw,
+      perRound: spread(slices.textService, slices.textRaw),
+    },
     singleText: { serviceP50Ms: slices.c1P50Ms, rawB1Ms: slices.b1Ms },
   };
   return {
@@ -200,7 +250,8 @@ async function checkReplies(origin: string, specs: RequestSpec[]): Promise<void>
   for (const r of specs) {
     const res = await fetch(origin + r.path, { method: 'POST', headers: r.headers, body: r.body });
     const json = (await res.json()) as { dim?: number; embeddings?: number[][] };
-    if (res.status !== 200 || json.embeddings?.[0]?.length !== json.dim) throw new Error(`${r.path} answered ${res.status}: ${JSON.stringify(json).slice(0, 200)}`);
+    if (res.status !== 200 || json.embeddings?.[0]?.length !== json.dim)
+      throw new Error(`${r.path} answered ${res.status}: ${JSON.stringify(json).slice(0, 200)}`);
   }
 }
 
@@ -222,23 +273,28 @@ interface Paired {
 
 /** int8 against fp32 on the same weights: cosine of the embeddings of the fixture images and texts. */
 async function int8Fidelity(): Promise<{ image: { mean: number; min: number }; text: { mean: number; min: number } }> {
-  const load = (p: string) => ModelPool.load([join(PACKAGE_ROOT, 'bench', '.models', `albef_4m-${p}`)], resolveConfig({ fusion: false }));
+  const load = (p: string) =>
+    ModelPool.load([join(PACKAGE_ROOT, 'bench', '.models', `albef_4m-${p}`)], resolveConfig({ fusion: false }));
   const [f, q] = [await load('fp32'), await load('int8')];
   const fm = f.get();
   const qm = q.get();
   const imgDir = join(PACKAGE_ROOT, 'test', 'fixtures', 'images');
   const size = fm.manifest.preprocessing.image.size;
-  const pixels = await Promise.all(['photo.jpg', 'shapes.png', 'gray.png', 'wide.jpg', 'rotated.jpg', 'tiny.png'].map(async (name) => {
-    const r = await preprocessImage(readFileSync(join(imgDir, name)), { size, maxPixels: 1e8 });
-    if (!r.ok) throw new Error(r.message);
-    return r.rgb;
-  }));
+  const pixels = await Promise.all(
+    ['photo.jpg', 'shapes.png', 'gray.png', 'wide.jpg', 'rotated.jpg', 'tiny.png'].map(async (name) => {
+      const r = await preprocessImage(readFileSync(join(imgDir, name)), { size, maxPixels: 1e8 });
+      if (!r.ok) throw new Error(r.message);
+      return r.rgb;
+    }),
+  );
   const cos = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + v * b[i]!, 0); // unit vectors
   // runImages hands its buffers to the session's worker: each model gets its own copies.
   const fi = await fm.runImages(pixels.map((p) => p.slice()));
   const qi = await qm.runImages(pixels);
   const imgCos = fi.map((v, i) => cos(v, qi[i]!));
-  const ids = CAPTIONS.concat(['a dog', 'two men play frisbee on the grass', 'a plate of food with a fork']).map((c) => fm.tokenizer.encode(preCaption(c, 30), 30).ids);
+  const ids = CAPTIONS.concat(['a dog', 'two men play frisbee on the grass', 'a plate of food with a fork']).map(
+    (c) => fm.tokenizer.encode(preCaption(c, 30), 30).ids,
+  );
   const ft = await fm.runTexts(ids);
   const qt = await qm.runTexts(ids);
   const txtCos = ft.map((v, i) => cos(v, qt[i]!));
@@ -251,13 +307,32 @@ function table(results: PrecisionResult[]): string {
   const lines: string[] = [];
   lines.push('| | ' + results.map((r) => r.precision).join(' | ') + ' |');
   lines.push('|---|' + results.map(() => '---:').join('|') + '|');
-  const row = (label: string, f: (r: PrecisionResult) => string | number) => lines.push(`| ${label} | ${results.map(f).join(' | ')} |`);
-  for (const b of imageBatches) row(`ceiling image b${b} (img/s)`, (r) => r.ceiling.image.find((p) => p.batch === b)?.itemsPerSecond ?? '');
-  for (const b of textBatches) row(`ceiling text b${b} (texts/s)`, (r) => r.ceiling.text.find((p) => p.batch === b)?.itemsPerSecond ?? '');
-  for (const c of concurrencies) row(`service image c${c}: img/s · p50/p95/p99 ms`, (r) => { const l = r.service.image.find((x) => x.concurrency === c)!; return `${l.throughput} · ${Math.round(l.p50)}/${Math.round(l.p95)}/${Math.round(l.p99)}`; });
-  for (const c of concurrencies) row(`service text c${c}: texts/s · p50/p95/p99 ms`, (r) => { const l = r.service.text.find((x) => x.concurrency === c)!; return `${l.throughput} · ${l.p50}/${l.p95}/${l.p99}`; });
-  row(`service / ceiling, images (${rounds} interleaved rounds: service c${PAIRED_IMAGE_CONCURRENCY} vs raw best batch; per round)`, (r) => `${(r.ratios.imageServiceVsCeiling * 100).toFixed(1)} % (b${r.paired.image.batch}; ${r.paired.image.perRound.map((x) => Math.round(x * 100)).join('/')})`);
-  row(`service / ceiling, texts (same, service c${PAIRED_TEXT_CONCURRENCY})`, (r) => `${(r.ratios.textServiceVsCeiling * 100).toFixed(1)} % (b${r.paired.text.batch}; ${r.paired.text.perRound.map((x) => Math.round(x * 100)).join('/')})`);
+  const row = (label: string, f: (r: PrecisionResult) => string | number) =>
+    lines.push(`| ${label} | ${results.map(f).join(' | ')} |`);
+  for (const b of imageBatches)
+    row(`ceiling image b${b} (img/s)`, (r) => r.ceiling.image.find((p) => p.batch === b)?.itemsPerSecond ?? '');
+  for (const b of textBatches)
+    row(`ceiling text b${b} (texts/s)`, (r) => r.ceiling.text.find((p) => p.batch === b)?.itemsPerSecond ?? '');
+  for (const c of concurrencies)
+    row(`service image c${c}: img/s · p50/p95/p99 ms`, (r) => {
+      const l = r.service.image.find((x) => x.concurrency === c)!;
+      return `${l.throughput} · ${Math.round(l.p50)}/${Math.round(l.p95)}/${Math.round(l.p99)}`;
+    });
+  for (const c of concurrencies)
+    row(`service text c${c}: texts/s · p50/p95/p99 ms`, (r) => {
+      const l = r.service.text.find((x) => x.concurrency === c)!;
+      return `${l.throughput} · ${l.p50}/${l.p95}/${l.p99}`;
+    });
+  row(
+    `service / ceiling, images (${rounds} interleaved rounds: service c${PAIRED_IMAGE_CONCURRENCY} vs raw best batch; per round)`,
+    (r) =>
+      `${(r.ratios.imageServiceVsCeiling * 100).toFixed(1)} % (b${r.paired.image.batch}; ${r.paired.image.perRound.map((x) => Math.round(x * 100)).join('/')})`,
+  );
+  row(
+    `service / ceiling, texts (same, service c${PAIRED_TEXT_CONCURRENCY})`,
+    (r) =>
+      `${(r.ratios.textServiceVsCeiling * 100).toFixed(1)} % (b${r.paired.text.batch}; ${r.paired.text.perRound.map((x) => Math.round(x * 100)).join('/')})`,
+  );
   row('single text: service c1 p50 − raw b1 (ms, interleaved)', (r) => r.ratios.singleTextLatencyOverheadMs);
   row('load generator CPU per text request (ms, same 2 cores)', (r) => r.clientCpuMsPerTextRequest);
   row('ONNX files (MB)', (r) => r.onnxMB);
@@ -265,7 +340,10 @@ function table(results: PrecisionResult[]): string {
   row('RSS after the load runs (MB)', (r) => r.rssAfterLoadMB);
   row('cold start to /readyz 200 (ms)', (r) => r.coldStartMs);
   const perImage = (s?: { seconds: number; count: number }) => (s ? ((1000 * s.seconds) / s.count).toFixed(1) : '');
-  row('decode per image in the service: waiting (worker, running inference) · decoding (ms)', (r) => `${perImage(r.stages.decode_wait)} · ${perImage(r.stages.decode)}`);
+  row(
+    'decode per image in the service: waiting (worker, running inference) · decoding (ms)',
+    (r) => `${perImage(r.stages.decode_wait)} · ${perImage(r.stages.decode)}`,
+  );
   return lines.join('\n');
 }
 
@@ -275,26 +353,63 @@ function charts(results: PrecisionResult[], outDir: string): void {
     const series: Series[] = [];
     for (const r of results) {
       const color = colors[r.precision] ?? '#555';
-      series.push({ name: `service ${r.precision}`, color, points: r.service[modality].map((l) => [l.concurrency, l.throughput]) });
+      series.push({
+        name: `service ${r.precision}`,
+        color,
+        points: r.service[modality].map((l) => [l.concurrency, l.throughput]),
+      });
       const best = Math.max(...r.ceiling[modality].map((p) => p.itemsPerSecond));
       series.push({ name: `ceiling ${r.precision}`, color, dashed: true, points: concurrencies.map((c) => [c, best]) });
     }
-    writeFileSync(join(outDir, `${modality}-throughput.svg`), lineChart(series, { title: `${modality}s/s: service vs raw ONNX Runtime`, xLabel: 'concurrent clients', yLabel: `${modality}s per second` }));
+    writeFileSync(
+      join(outDir, `${modality}-throughput.svg`),
+      lineChart(series, {
+        title: `${modality}s/s: service vs raw ONNX Runtime`,
+        xLabel: 'concurrent clients',
+        yLabel: `${modality}s per second`,
+      }),
+    );
     const lat: Series[] = results.flatMap((r) => {
       const color = colors[r.precision] ?? '#555';
       return [
-        { name: `${r.precision} p50`, color, points: r.service[modality].map((l) => [l.concurrency, l.p50] as [number, number]) },
-        { name: `${r.precision} p99`, color, dashed: true, points: r.service[modality].map((l) => [l.concurrency, l.p99] as [number, number]) },
+        {
+          name: `${r.precision} p50`,
+          color,
+          points: r.service[modality].map((l) => [l.concurrency, l.p50] as [number, number]),
+        },
+        {
+          name: `${r.precision} p99`,
+          color,
+          dashed: true,
+          points: r.service[modality].map((l) => [l.concurrency, l.p99] as [number, number]),
+        },
       ];
     });
-    writeFileSync(join(outDir, `${modality}-latency.svg`), lineChart(lat, { title: `${modality} request latency`, xLabel: 'concurrent clients', yLabel: 'ms (log scale)', logY: true }));
+    writeFileSync(
+      join(outDir, `${modality}-latency.svg`),
+      lineChart(lat, {
+        title: `${modality} request latency`,
+        xLabel: 'concurrent clients',
+        yLabel: 'ms (log scale)',
+        logY: true,
+      }),
+    );
   }
 }
 
 const precisions = values.model ? ['model'] : (values.precision ?? 'fp32').split(',').map((s) => s.trim());
-mkdirSync(values.out!, { recursive: true });
+mkdirSync(values.out, { recursive: true });
 const cpuFlags = cpuFeatures();
-const machine = { cpu: cpus()[0]?.model, cores: cpus().length, cpuFlags: cpuFlags.flags, int8Kernel: cpuFlags.int8Kernel, memoryGB: round(totalmem() / 2 ** 30, 1), node: process.version, onnxruntime: ort.env.versions.node, date: new Date().toISOString() };
+const machine = {
+  cpu: cpus()[0]?.model,
+  cores: cpus().length,
+  cpuFlags: cpuFlags.flags,
+  int8Kernel: cpuFlags.int8Kernel,
+  memoryGB: round(totalmem() / 2 ** 30, 1),
+  node: process.version,
+  onnxruntime: ort.env.versions.node,
+  date: new Date().toISOString(),
+};
 log(`machine: ${JSON.stringify(machine)}`);
 const results: PrecisionResult[] = [];
 const reranks: { precision: string; rerank: RerankResult }[] = [];
@@ -302,7 +417,10 @@ for (const p of precisions) {
   if (!values['rerank-only']) {
     const r = await benchPrecision(p);
     results.push(r);
-    writeFileSync(join(values.out!, `${r.precision === 'model' ? 'model' : r.precision}.json`), JSON.stringify({ machine, quick, sessions, serveArgs, ...r }, null, 2) + '\n');
+    writeFileSync(
+      join(values.out, `${r.precision === 'model' ? 'model' : r.precision}.json`),
+      JSON.stringify({ machine, quick, sessions, serveArgs, ...r }, null, 2) + '\n',
+    );
   }
   if (!pairedOnly) {
     const { dir, manifest } = await modelFor(p);
@@ -311,19 +429,41 @@ for (const p of precisions) {
       continue;
     }
     const tokenizer = new WordPieceTokenizer(readFileSync(join(dir, 'vocab.txt'), 'utf8'));
-    const rerank = await benchRerank(dir, manifest.image_res, (s) => tokenizer.encode(preCaption(s, 30), 30).ids, photo, base, quick ? [1] : [1, 2], log);
+    const rerank = await benchRerank(
+      dir,
+      manifest.image_res,
+      (s) => tokenizer.encode(preCaption(s, 30), 30).ids,
+      photo,
+      base,
+      quick ? [1] : [1, 2],
+      log,
+    );
     reranks.push({ precision: p, rerank });
-    writeFileSync(join(values.out!, `rerank-${p}.json`), JSON.stringify({ machine, quick, ...rerank }, null, 2) + '\n');
+    writeFileSync(join(values.out, `rerank-${p}.json`), JSON.stringify({ machine, quick, ...rerank }, null, 2) + '\n');
   }
 }
 let fidelity: Awaited<ReturnType<typeof int8Fidelity>> | undefined;
 if (!values.model && !values['rerank-only'] && precisions.includes('fp32') && precisions.includes('int8')) {
   fidelity = await int8Fidelity();
-  writeFileSync(join(values.out!, 'int8-fidelity.json'), JSON.stringify({ machine, ...fidelity }, null, 2) + '\n');
+  writeFileSync(join(values.out, 'int8-fidelity.json'), JSON.stringify({ machine, ...fidelity }, null, 2) + '\n');
 }
-if (!pairedOnly && results.length) charts(results, values.out!);
-const summary = [`Machine: ${machine.cpu} (flags: ${machine.cpuFlags.join(' ') || 'none of ' + KERNEL_FLAGS.join(' ')}; int8 kernel ${machine.int8Kernel}), ${machine.cores} cores, Node ${machine.node}, onnxruntime-node ${machine.onnxruntime}, ${machine.date.slice(0, 10)}${quick ? ' (quick run)' : ''}${sessions > 1 ? `; ${sessions} sessions per tower side by side, service and ceiling` : ''}`, '', ...(results.length ? [table(results)] : [])];
-if (reranks.length) summary.push('', 'Re-ranking (`POST /v1/rerank`, JSON with base64 JPEGs; raw = the same graph calls on `session.run`):', '', rerankTable(reranks));
-if (fidelity) summary.push('', `int8 vs fp32 on the full-size synthetic model: image cosine mean ${fidelity.image.mean} (min ${fidelity.image.min}), text cosine mean ${fidelity.text.mean} (min ${fidelity.text.min})`);
-writeFileSync(join(values.out!, 'summary.md'), summary.join('\n') + '\n');
+if (!pairedOnly && results.length) charts(results, values.out);
+const summary = [
+  `Machine: ${machine.cpu} (flags: ${machine.cpuFlags.join(' ') || 'none of ' + KERNEL_FLAGS.join(' ')}; int8 kernel ${machine.int8Kernel}), ${machine.cores} cores, Node ${machine.node}, onnxruntime-node ${machine.onnxruntime}, ${machine.date.slice(0, 10)}${quick ? ' (quick run)' : ''}${sessions > 1 ? `; ${sessions} sessions per tower side by side, service and ceiling` : ''}`,
+  '',
+  ...(results.length ? [table(results)] : []),
+];
+if (reranks.length)
+  summary.push(
+    '',
+    'Re-ranking (`POST /v1/rerank`, JSON with base64 JPEGs; raw = the same graph calls on `session.run`):',
+    '',
+    rerankTable(reranks),
+  );
+if (fidelity)
+  summary.push(
+    '',
+    `int8 vs fp32 on the full-size synthetic model: image cosine mean ${fidelity.image.mean} (min ${fidelity.image.min}), text cosine mean ${fidelity.text.mean} (min ${fidelity.text.min})`,
+  );
+writeFileSync(join(values.out, 'summary.md'), summary.join('\n') + '\n');
 process.stdout.write(summary.join('\n') + '\n');

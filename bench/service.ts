@@ -2,9 +2,8 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../src/paths.js';
-import { freePort } from '../test/helpers/cli.js';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../kit/cli.js';
 
 export interface RunningService {
   origin: string;
@@ -17,9 +16,23 @@ export interface RunningService {
 export async function startService(modelDir: string, extraArgs: string[] = []): Promise<RunningService> {
   const port = await freePort();
   const started = performance.now();
-  const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist', 'src', 'cli.js'), 'serve', '--models', modelDir, '--port', String(port), '--log-level', 'warn', ...extraArgs], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      fileURLToPath(new URL('../src/cli/main.js', import.meta.url)),
+      'serve',
+      '--models',
+      modelDir,
+      '--port',
+      String(port),
+      '--log-level',
+      'warn',
+      ...extraArgs,
+    ],
+    {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    },
+  );
   const origin = `http://127.0.0.1:${port}`;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`the service exited with ${child.exitCode} before it was ready`);
@@ -54,7 +67,9 @@ export function rssMB(pid: number): number {
 export async function stageTimings(origin: string): Promise<Record<string, { seconds: number; count: number }>> {
   const text = await (await fetch(`${origin}/metrics`)).text();
   const out: Record<string, { seconds: number; count: number }> = {};
-  for (const m of text.matchAll(/albef_stage_duration_seconds_(sum|count)\{stage="(\w+)",model="[^"]*"\} ([\d.e+-]+)/g)) {
+  for (const m of text.matchAll(
+    /albef_stage_duration_seconds_(sum|count)\{stage="(\w+)",model="[^"]*"\} ([\d.e+-]+)/g,
+  )) {
     const [, kind, stage, value] = m;
     out[stage!] ??= { seconds: 0, count: 0 };
     if (kind === 'sum') out[stage!]!.seconds += Number(value);
@@ -66,7 +81,9 @@ export async function stageTimings(origin: string): Promise<Record<string, { sec
 export function multipartImage(bytes: Buffer, filename: string): { headers: Record<string, string>; body: Buffer } {
   const boundary = 'albef-bench-boundary';
   const body = Buffer.concat([
-    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\nContent-Type: image/jpeg\r\n\r\n`),
+    Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\nContent-Type: image/jpeg\r\n\r\n`,
+    ),
     bytes,
     Buffer.from(`\r\n--${boundary}--\r\n`),
   ]);

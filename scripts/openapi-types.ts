@@ -3,9 +3,9 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import openapiTS, { astToString } from 'openapi-typescript';
-import { buildApp } from '../src/app.js';
-import { resolveConfig } from '../src/config.js';
-import { PACKAGE_ROOT } from '../src/paths.js';
+import { buildApp } from '../src/http/app.js';
+import { resolveConfig } from '../src/service/config.js';
+import { PACKAGE_ROOT } from '../src/core/paths.js';
 
 export async function generateApiTypes(doc: unknown): Promise<string> {
   // Request bodies are named components, and openapi-typescript would make their defaulted fields
@@ -17,7 +17,7 @@ export async function generateApiTypes(doc: unknown): Promise<string> {
 if (process.argv[1]?.includes('openapi-types')) {
   const app = await buildApp(resolveConfig({ logLevel: 'silent' }), { logger: false });
   await app.ready();
-  const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json();
+  const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json<Record<string, unknown>>();
   await writeFile(join(PACKAGE_ROOT, 'test', 'generated', 'albef-api.ts'), await generateApiTypes(doc));
   await app.close();
 }

@@ -50,7 +50,12 @@ export async function call(path, { json, form, signal, method } = {}) {
   }
   if (!res.ok) {
     const err = answer?.error;
-    throw new ApiError(res.status, err?.code ?? 'http_error', err?.message ?? (text.slice(0, 200) || res.statusText), err?.index);
+    throw new ApiError(
+      res.status,
+      err?.code ?? 'http_error',
+      err?.message ?? (text.slice(0, 200) || res.statusText),
+      err?.index,
+    );
   }
   return answer;
 }

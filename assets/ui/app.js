@@ -64,7 +64,9 @@ async function loadModels() {
 /** What the chosen model can do, and the controls that need it. */
 function showModel() {
   const m = currentModel();
-  $('model-info').textContent = m ? `${m.capabilities.join(' · ')} — ${m.dim}-d, ${m.image_res} px, ${m.precision}, ${m.provider.image}` : '';
+  $('model-info').textContent = m
+    ? `${m.capabilities.join(' · ')} — ${m.dim}-d, ${m.image_res} px, ${m.precision}, ${m.provider.image}`
+    : '';
   const rerank = can('rerank');
   $('rerank').disabled = !rerank;
   $('rerank-n').disabled = !rerank;
@@ -90,7 +92,9 @@ function modelChanged() {
 
 function needKey(err) {
   state.blocked = true;
-  $('key-reason').textContent = apiKey.get() ? `${err.text}. Give another key.` : `${err.text}. This service needs an API key.`;
+  $('key-reason').textContent = apiKey.get()
+    ? `${err.text}. Give another key.`
+    : `${err.text}. This service needs an API key.`;
   $('key-form').hidden = false;
   $('key').focus();
   render();
@@ -185,7 +189,14 @@ document.addEventListener('drop', (ev) => {
   $('drop').classList.remove('over');
   const files = [...ev.dataTransfer.files];
   if (files.length) addFiles(files);
-  else addUrls(ev.dataTransfer.getData('text/uri-list').split('\n').filter((l) => !l.startsWith('#')).join(' '));
+  else
+    addUrls(
+      ev.dataTransfer
+        .getData('text/uri-list')
+        .split('\n')
+        .filter((l) => !l.startsWith('#'))
+        .join(' '),
+    );
 });
 
 // ---- embedding: once per image and model ----
@@ -257,7 +268,10 @@ async function runQuery() {
   const abort = (state.queryAbort = new AbortController());
   render();
   try {
-    const answer = await call('/embed/text', { json: { text: q, model: state.model, encoding_format: 'base64' }, signal: abort.signal });
+    const answer = await call('/embed/text', {
+      json: { text: q, model: state.model, encoding_format: 'base64' },
+      signal: abort.signal,
+    });
     state.queryVec = decodeVector(answer.embeddings[0]);
   } catch (e) {
     if (e.name === 'AbortError') return;
@@ -297,7 +311,9 @@ async function runRerank() {
     return;
   }
   const n = Math.max(1, Number($('rerank-n').value) || 10);
-  const top = byCosine().slice(0, n).map((s) => s.img);
+  const top = byCosine()
+    .slice(0, n)
+    .map((s) => s.img);
   if (!top.length) return;
   const key = `${state.model}\n${state.query}\n${top.map((i) => i.id).join(',')}`;
   if (state.rerank?.key === key) return;
@@ -308,7 +324,10 @@ async function runRerank() {
   render();
   try {
     const documents = await Promise.all(top.map(async (img) => ({ image: img.url ?? (await dataUri(img)) })));
-    const answer = await call('/v1/rerank', { json: { model: state.model, query: state.query, documents }, signal: abort.signal });
+    const answer = await call('/v1/rerank', {
+      json: { model: state.model, query: state.query, documents },
+      signal: abort.signal,
+    });
     for (const r of answer.results) rerank.scores.set(top[r.index].id, { itm: r.relevance_score, itc: r.itc });
   } catch (e) {
     if (e.name === 'AbortError') return;
@@ -337,7 +356,10 @@ function dataUri(img) {
 
 $('classify-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
-  const labels = $('labels').value.split('\n').map((l) => l.trim()).filter(Boolean);
+  const labels = $('labels')
+    .value.split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const template = $('template').value.trim();
   state.classify = { labels, template, itm: $('itm').checked && can('rerank'), model: state.model };
   $('classify-error').textContent = state.images.length ? '' : 'Add images first.';
@@ -468,7 +490,9 @@ function render() {
   $('search').hidden = m !== 'search';
   $('classify').hidden = m !== 'classify';
   const embedBusy = state.images.filter((i) => i.m.busy || (!i.m.vec && !i.m.err)).length;
-  const classifyBusy = state.classify ? state.images.filter((i) => i.m.vec && (i.c.busy || (!i.c.result && !i.c.err))).length : 0;
+  const classifyBusy = state.classify
+    ? state.images.filter((i) => i.m.vec && (i.c.busy || (!i.c.result && !i.c.err))).length
+    : 0;
 
   // Progress: this wave of embeddings, then of classifications.
   if (!embedBusy) state.embedDone = 0;
@@ -481,13 +505,17 @@ function render() {
     $('status').textContent = `${what}: ${done} of ${done + left} done`;
   };
   if (state.model && !state.blocked && embedBusy) show(state.embedDone, embedBusy, 'Embedding images');
-  else if (state.model && !state.blocked && m === 'classify' && classifyBusy) show(state.classifyDone, classifyBusy, 'Classifying');
+  else if (state.model && !state.blocked && m === 'classify' && classifyBusy)
+    show(state.classifyDone, classifyBusy, 'Classifying');
   else {
     progress.hidden = true;
     const n = state.images.length;
     $('status').textContent = n ? `${n} image${n > 1 ? 's' : ''}` : '';
   }
-  const busy = embedBusy > 0 || (m === 'classify' && classifyBusy > 0) || (m === 'search' && (state.queryAbort !== null || (state.rerank?.pending ?? false)));
+  const busy =
+    embedBusy > 0 ||
+    (m === 'classify' && classifyBusy > 0) ||
+    (m === 'search' && (state.queryAbort !== null || (state.rerank?.pending ?? false)));
   $('results').setAttribute('aria-busy', String(busy && !state.blocked));
   $('results').dataset.query = m === 'search' && state.queryVec ? state.query : '';
   $('empty').hidden = state.images.length > 0;
@@ -495,17 +523,22 @@ function render() {
   const order = m === 'search' ? renderSearch() : renderClassify();
   const list = $('results');
   const current = [...list.children];
-  if (order.length !== current.length || order.some((img, i) => img.li !== current[i])) list.replaceChildren(...order.map((i) => i.li));
+  if (order.length !== current.length || order.some((img, i) => img.li !== current[i]))
+    list.replaceChildren(...order.map((i) => i.li));
 }
 
 /** Cards in search order: re-ranked ones by ITM, then the others by cosine, then pending, then errors. */
 function renderSearch() {
   const pending = state.images.filter((i) => !i.m.vec && !i.m.err);
   const failed = state.images.filter((i) => i.m.err);
-  let scored = state.queryVec ? byCosine() : state.images.filter((i) => i.m.vec).map((img) => ({ img, score: undefined }));
+  let scored = state.queryVec
+    ? byCosine()
+    : state.images.filter((i) => i.m.vec).map((img) => ({ img, score: undefined }));
   const rr = state.rerank && !state.rerank.pending ? state.rerank.scores : null;
   if (rr) {
-    const top = scored.filter((s) => rr.has(s.img.id)).sort((a, b) => rr.get(b.img.id).itm - rr.get(a.img.id).itm || a.img.id - b.img.id);
+    const top = scored
+      .filter((s) => rr.has(s.img.id))
+      .sort((a, b) => rr.get(b.img.id).itm - rr.get(a.img.id).itm || a.img.id - b.img.id);
     scored = [...top, ...scored.filter((s) => !rr.has(s.img.id))];
   }
   // Cosine bars span the scores shown, worst to best: they show the ranking; the numbers are exact.

@@ -10,7 +10,7 @@
 #
 # On the device tool (from the repository root, after pack-runtime.sh):
 #   run  carry: [".gpu-pack"]  timeout_s: 480  command: bash scripts/gpu/device-run.sh
-# Dry run on a CPU machine, in a copy of the tracked tree (it replaces node_modules/ and dist/):
+# Dry run on a CPU machine, in a copy of the tracked tree (it replaces node_modules/ and build/):
 #   scripts/gpu/dry-run.sh     (= this script with --provider cpu --quick)
 set -euo pipefail
 
@@ -39,7 +39,7 @@ step() { echo "== [$(($(date +%s) - t0)) s] $*"; }
 step "unpack .gpu-pack"
 [ -f .gpu-pack/runtime.tar.xz ] || { echo "no .gpu-pack/runtime.tar.xz: run scripts/gpu/pack-runtime.sh and carry .gpu-pack"; exit 1; }
 if [ -e node_modules ] && [ ! -f node_modules/.albef-gpu-pack ]; then
-  echo "node_modules/ here is not from the pack: run this in a copy of the tree (scripts/gpu/dry-run.sh), it replaces node_modules/ and dist/"
+  echo "node_modules/ here is not from the pack: run this in a copy of the tree (scripts/gpu/dry-run.sh), it replaces node_modules/ and build/"
   exit 1
 fi
 rt=$(mktemp -d /tmp/albef-rt.XXXXXX)
@@ -48,8 +48,8 @@ if command -v xz >/dev/null; then
 else
   python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' .gpu-pack/runtime.tar.xz | tar -xf - -C "$rt"
 fi
-rm -rf node_modules dist
-mv "$rt/node_modules" "$rt/dist" .
+rm -rf node_modules build
+mv "$rt/node_modules" "$rt/build" .
 export PATH="$rt/bin:$PATH"
 echo "node $(node --version) at $(command -v node); $(head -1 .gpu-pack/MANIFEST 2>/dev/null)"
 
@@ -96,11 +96,11 @@ else
   extra=()
 fi
 for p in fp32 fp16; do
-  node dist/src/cli.js convert --checkpoint "$fixture/checkpoint.pth" --arch "$fixture/arch.json" --precision "$p" --name "tiny-$p" --out "$m/tiny-$p"
+  node build/src/cli/main.js convert --checkpoint "$fixture/checkpoint.pth" --arch "$fixture/arch.json" --precision "$p" --name "tiny-$p" --out "$m/tiny-$p"
 done
 pids=()
 for p in $(echo "$precisions,$cpu_precisions" | tr , '\n' | sort -u); do
-  node dist/src/cli.js synth "${full[@]}" --precision "$p" --out "$m/full-$p" &
+  node build/src/cli/main.js synth "${full[@]}" --precision "$p" --out "$m/full-$p" &
   pids+=($!)
 done
 for pid in "${pids[@]}"; do wait "$pid"; done
@@ -111,13 +111,13 @@ if [ "$provider" = webgpu ]; then
   step "hidden GPU: --provider webgpu must fail"
   set +e
   VK_DRIVER_FILES=/nonexistent/albef-test-icd.json VK_ICD_FILENAMES=/nonexistent/albef-test-icd.json \
-    timeout 120 node dist/src/cli.js serve --models "$m/tiny-fp32" --port 0 --provider webgpu > "$m/hidden.log" 2>&1
+    timeout 120 node build/src/cli/main.js serve --models "$m/tiny-fp32" --port 0 --provider webgpu > "$m/hidden.log" 2>&1
   code=$?
   set -e
   echo "exit $code; $(grep -o 'No supported adapters' "$m/hidden.log" | head -1)" | tee -a "$out/env.txt"
 fi
 
 step "bench/gpu.ts"
-node dist/bench/gpu.js --provider "$provider" --models "$m" --out "$out" --seconds "$seconds" --budget-s "$budget" \
+node build/bench/gpu.js --provider "$provider" --models "$m" --out "$out" --seconds "$seconds" --budget-s "$budget" \
   --precisions "$precisions" --cpu-precisions "$cpu_precisions" ${extra[@]+"${extra[@]}"}
 step "done"

@@ -3,7 +3,7 @@
 # registry) into .gpu-pack/ (git-ignored), for the device tool's `carry`:
 #   runtime.tar.xz  node (this machine's binary), the production dependencies for linux-x64 only
 #                   (other platforms' onnxruntime-node and sharp binaries, type declarations, source
-#                   maps and docs of dependencies left out; no dev dependencies) and a fresh dist/
+#                   maps and docs of dependencies left out; no dev dependencies) and a fresh build/ (src, bench, kit)
 #   gl/*.deb        the Vulkan loader and GL dispatch libraries, per the device README (amd64)
 #   MANIFEST        sizes and sha256 sums
 # The tracked tree travels too: the script fails when both together pass the 64 MiB limit.
@@ -28,8 +28,8 @@ limit=$((64 * 1024 * 1024))
 [ "$(uname -m)" = x86_64 ] || { echo "pack-runtime: the device is x86-64; pack on an x86-64 machine" >&2; exit 1; }
 command -v xz >/dev/null || { echo "pack-runtime: needs xz" >&2; exit 1; }
 
-if [ "$build" = 1 ]; then npm run --silent build; fi
-[ -f dist/src/cli.js ] && [ -f dist/bench/gpu.js ] || { echo "pack-runtime: dist/ is not built (npm run build)" >&2; exit 1; }
+if [ "$build" = 1 ]; then npm run --silent build:bench; fi
+[ -f build/src/cli/main.js ] && [ -f build/bench/gpu.js ] || { echo "pack-runtime: build/ is not built (npm run build:bench)" >&2; exit 1; }
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
@@ -54,10 +54,8 @@ find "$nm/@img" -mindepth 1 -maxdepth 1 -name 'sharp-*' ! -name '*-linux-x64' -e
 rm -rf "$nm/protobufjs/cli" "$nm/bintrees/test"
 find "$nm" -type f \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' -o -iname '*.md' -o -iname 'CHANGELOG*' \) -delete
 cp package.json "$stage/rt/"
-mkdir -p "$stage/rt/dist"
-cp -r dist/src dist/bench "$stage/rt/dist/"
-mkdir -p "$stage/rt/dist/test" && cp -r dist/test/helpers "$stage/rt/dist/test/"
-find "$stage/rt/dist" -name '*.map' -delete
+cp -r build "$stage/rt/"
+find "$stage/rt/build" -name '*.map' -delete
 # device-run.sh refuses to overwrite a node_modules/ that does not carry this mark.
 date -u +%FT%TZ > "$nm/.albef-gpu-pack"
 
@@ -75,7 +73,7 @@ fi
 
 {
   echo "packed $(date -u +%FT%TZ) on $(uname -n), node $(node --version), commit $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (dirty)')"
-  echo "unpacked: $(du -sb "$stage/rt" | cut -f1) bytes (node $(stat -c %s "$stage/rt/bin/node"), node_modules $(du -sb "$nm" | cut -f1), dist $(du -sb "$stage/rt/dist" | cut -f1))"
+  echo "unpacked: $(du -sb "$stage/rt" | cut -f1) bytes (node $(stat -c %s "$stage/rt/bin/node"), node_modules $(du -sb "$nm" | cut -f1), build $(du -sb "$stage/rt/build" | cut -f1))"
   (cd "$pack" && find . -type f ! -name MANIFEST -printf '%P\n' | sort | xargs sha256sum | while read -r sum f; do echo "$(stat -c %s "$f") $sum $f"; done)
 } > "$pack/MANIFEST"
 

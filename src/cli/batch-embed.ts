@@ -7,9 +7,9 @@ import { createReadStream } from 'node:fs';
 import { appendFile, readdir, readFile, truncate } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { Embedder } from '../embedder.js';
-import { AppError } from '../errors.js';
-import { isDirectory } from '../fs-utils.js';
+import type { Embedder } from '../service/embedder.js';
+import { AppError } from '../core/errors.js';
+import { isDirectory } from '../core/fs-utils.js';
 import type { LoadedModel } from '../inference/model-pool.js';
 import { log } from './args.js';
 
@@ -27,7 +27,8 @@ async function walk(dir: string): Promise<string[]> {
 
 /** A directory (recursively), or a glob: `*`, `?` within a name, `**` across directories. */
 export async function listImages(pattern: string): Promise<{ root: string; files: string[] }> {
-  if (await isDirectory(pattern)) return { root: pattern, files: (await walk(pattern)).filter((f) => IMAGE_EXT.test(f)).sort() };
+  if (await isDirectory(pattern))
+    return { root: pattern, files: (await walk(pattern)).filter((f) => IMAGE_EXT.test(f)).sort() };
   const parts = pattern.split(/[\\/]/);
   const firstWild = parts.findIndex((p) => /[*?]/.test(p));
   const root = firstWild <= 0 ? dirname(pattern) : parts.slice(0, firstWild).join(sep) || '.';
@@ -36,13 +37,22 @@ export async function listImages(pattern: string): Promise<{ root: string; files
     '^' +
       rel
         .split('/')
-        .map((seg) => (seg === '**' ? '(?:.*/)?' : seg.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]') + '/'))
+        .map((seg) =>
+          seg === '**'
+            ? '(?:.*/)?'
+            : seg
+                .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+                .replace(/\*/g, '[^/]*')
+                .replace(/\?/g, '[^/]') + '/',
+        )
         .join('')
         .replace(/\/$/, '')
         .replace(/\(\?:\.\*\/\)\?\//g, '(?:.*/)?') +
       '$',
   );
-  const files = (await walk(root)).filter((f) => re.test(relative(root, f).split(sep).join('/')) && IMAGE_EXT.test(f)).sort();
+  const files = (await walk(root))
+    .filter((f) => re.test(relative(root, f).split(sep).join('/')) && IMAGE_EXT.test(f))
+    .sort();
   return { root, files };
 }
 
@@ -94,13 +104,20 @@ export async function embedToJsonLines(
   model: LoadedModel,
   items: { id: string; image?: string; text?: string }[],
   out: string,
-  options: { batch: number; cleanup: boolean; /** the ids this run's shard owns (all when absent) */ owns?: (id: string) => boolean },
+  options: {
+    batch: number;
+    cleanup: boolean;
+    /** the ids this run's shard owns (all when absent) */ owns?: (id: string) => boolean;
+  },
 ): Promise<BatchResult> {
   const done = await existingIds(out);
   if (options.owns) {
     const foreign = [...done].filter((id) => !options.owns!(id));
     if (foreign.length) {
-      throw new AppError('foreign_ids', `${out} already holds ${foreign.length} ids of other shards (e.g. ${JSON.stringify(foreign[0])}): it was written with another --shard; give each shard its own --out`);
+      throw new AppError(
+        'foreign_ids',
+        `${out} already holds ${foreign.length} ids of other shards (e.g. ${JSON.stringify(foreign[0])}): it was written with another --shard; give each shard its own --out`,
+      );
     }
   }
   const todo = items.filter((it) => !done.has(it.id));
@@ -109,8 +126,18 @@ export async function embedToJsonLines(
   let failed = 0;
   const embedOne = async (chunk: typeof todo): Promise<(Float32Array | AppError)[]> => {
     try {
-      if (chunk[0]!.text !== undefined) return (await embedder.embedTexts(model, chunk.map((c) => c.text!), options.cleanup)).vectors;
-      return await embedder.embedImages(model, await Promise.all(chunk.map(async (c) => ({ bytes: await readFile(c.image!) }))));
+      if (chunk[0]!.text !== undefined)
+        return (
+          await embedder.embedTexts(
+            model,
+            chunk.map((c) => c.text!),
+            options.cleanup,
+          )
+        ).vectors;
+      return await embedder.embedImages(
+        model,
+        await Promise.all(chunk.map(async (c) => ({ bytes: await readFile(c.image!) }))),
+      );
     } catch (e) {
       if (chunk.length === 1) return [e instanceof AppError ? e : new AppError('failed', (e as Error).message)];
       // One bad item fails its chunk: retry the items one by one to isolate it.
@@ -137,7 +164,10 @@ export async function embedToJsonLines(
 export async function readTextLines(file: string): Promise<{ id: string; text: string }[]> {
   const items: { id: string; text: string }[] = [];
   let n = 0;
-  for await (const line of createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Number.POSITIVE_INFINITY })) {
+  for await (const line of createInterface({
+    input: createReadStream(file, 'utf8'),
+    crlfDelay: Number.POSITIVE_INFINITY,
+  })) {
     n++;
     if (line.trim()) items.push({ id: String(n), text: line });
   }

@@ -62,14 +62,20 @@ export async function convertCommand(argv: string[]): Promise<void> {
     force: values.force,
     log,
   });
-  log(`wrote ${values.out} (${manifest.name}, ${manifest.precision}, ${manifest.image_res}px) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  log(
+    `wrote ${values.out} (${manifest.name}, ${manifest.precision}, ${manifest.image_res}px) in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
 }
 
 export async function synthCommand(argv: string[]): Promise<void> {
   const { values } = parse(argv, { ...common, seed: { type: 'string' } }, SYNTH_USAGE);
   if (!values.out) throw new UsageError(`--out is required\n${SYNTH_USAGE}`);
   const preset = oneOf(values.preset, '--preset', PRESET_NAMES);
-  const arch = await loadArch({ preset, archFile: values.arch, imageRes: intOption(values['image-res'], '--image-res') });
+  const arch = await loadArch({
+    preset,
+    archFile: values.arch,
+    imageRes: intOption(values['image-res'], '--image-res'),
+  });
   const started = Date.now();
   const manifest = await synthesizeModel({
     arch,
@@ -80,5 +86,7 @@ export async function synthCommand(argv: string[]): Promise<void> {
     force: values.force,
     log,
   });
-  log(`wrote ${values.out} (${manifest.name}, ${manifest.precision}, ${manifest.image_res}px) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  log(
+    `wrote ${values.out} (${manifest.name}, ${manifest.precision}, ${manifest.image_res}px) in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
 }

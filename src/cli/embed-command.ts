@@ -2,8 +2,8 @@
 // stdout, through the same pipeline as the service (no HTTP involved).
 
 import { relative, sep } from 'node:path';
-import { resolveConfig, type Config } from '../config.js';
-import type { Embedder } from '../embedder.js';
+import { resolveConfig, type Config } from '../service/config.js';
+import type { Embedder } from '../service/embedder.js';
 import { intOption, log, parse, UsageError } from './args.js';
 import { embedToJsonLines, listImages, readTextLines } from './batch-embed.js';
 import { imageArg, withService } from './local-service.js';
@@ -61,19 +61,31 @@ export async function embedCommand(argv: string[]): Promise<void> {
   if (values.images || values.texts) return indexCommand(indexOptions(values));
   const texts = values.text ?? [];
   const images = values.image ?? [];
-  if (!values.model || (texts.length === 0) === (images.length === 0)) throw new UsageError(`give --model and either --text or --image\n${USAGE}`);
+  if (!values.model || (texts.length === 0) === (images.length === 0))
+    throw new UsageError(`give --model and either --text or --image\n${USAGE}`);
   const format = values['encoding-format'] ?? 'float';
   if (format !== 'float' && format !== 'base64') throw new UsageError('--encoding-format must be float or base64');
 
   // Embeddings only: the matching graphs (three more sessions) are not loaded.
-  const config = resolveConfig({ models: [values.model], warmup: false, fusion: false, allowPrivateUrls: true, maxItems: Math.max(texts.length, images.length, 1) });
+  const config = resolveConfig({
+    models: [values.model],
+    warmup: false,
+    fusion: false,
+    allowPrivateUrls: true,
+    maxItems: Math.max(texts.length, images.length, 1),
+  });
   await withEmbedder(config, async (embedder) => {
     const model = embedder.model();
     const vectors = texts.length
       ? (await embedder.embedTexts(model, texts, !values['no-caption-cleanup'])).vectors
       : await embedder.embedImages(model, await Promise.all(images.map(imageArg)));
-    const embeddings = vectors.map((v) => (format === 'base64' ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') : Array.from(v)));
-    process.stdout.write(JSON.stringify({ model: model.name, modality: texts.length ? 'text' : 'image', dim: model.dim, embeddings }) + '\n');
+    const embeddings = vectors.map((v) =>
+      format === 'base64' ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') : Array.from(v),
+    );
+    process.stdout.write(
+      JSON.stringify({ model: model.name, modality: texts.length ? 'text' : 'image', dim: model.dim, embeddings }) +
+        '\n',
+    );
   });
 }
 
@@ -94,8 +106,12 @@ export interface IndexOptions {
 }
 
 /** The indexing mode's options, checked before any model is loaded. */
-export function indexOptions(values: ReturnType<typeof parseEmbedArgs>, env: NodeJS.ProcessEnv = process.env): IndexOptions {
-  if (!values.model || !values.out || (values.images && values.texts)) throw new UsageError(`give --model, --out and one of --images or --texts\n${USAGE}`);
+export function indexOptions(
+  values: ReturnType<typeof parseEmbedArgs>,
+  env: NodeJS.ProcessEnv = process.env,
+): IndexOptions {
+  if (!values.model || !values.out || (values.images && values.texts))
+    throw new UsageError(`give --model, --out and one of --images or --texts\n${USAGE}`);
   const shard = parseShard(values.shard, values.shards, env);
   return {
     model: values.model,
@@ -123,9 +139,20 @@ async function indexCommand(o: IndexOptions): Promise<void> {
     log(`shard ${shard.index}/${shard.count}: ${items.length} of ${all} items`);
   }
 
-  const config = resolveConfig({ models: [o.model], warmup: false, fusion: false, maxItems: Math.max(o.batch, 1), maxQueueImages: Math.max(64, o.batch), requestTimeoutMs: 600_000 });
+  const config = resolveConfig({
+    models: [o.model],
+    warmup: false,
+    fusion: false,
+    maxItems: Math.max(o.batch, 1),
+    maxQueueImages: Math.max(64, o.batch),
+    requestTimeoutMs: 600_000,
+  });
   await withEmbedder(config, async (embedder) => {
-    const r = await embedToJsonLines(embedder, embedder.model(), items, o.out, { batch: o.batch, cleanup: o.cleanup, owns });
+    const r = await embedToJsonLines(embedder, embedder.model(), items, o.out, {
+      batch: o.batch,
+      cleanup: o.cleanup,
+      owns,
+    });
     log(`${o.out}: ${r.written} written, ${r.skipped} already there, ${r.failed} failed`);
     if (r.failed > 0) process.exitCode = 1;
   });

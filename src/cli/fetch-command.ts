@@ -8,7 +8,7 @@ import { basename, join } from 'node:path';
 import { PRESET_NAMES, type PresetName } from '../convert/arch.js';
 import { convertCheckpoint } from '../convert/convert.js';
 import { download, DownloadError } from '../convert/download.js';
-import { pathExists } from '../fs-utils.js';
+import { pathExists } from '../core/fs-utils.js';
 import { intOption, log, oneOf, parse, UsageError } from './args.js';
 import { progressReporter } from './progress.js';
 
@@ -85,7 +85,10 @@ export async function fetchModel(o: FetchOptions): Promise<string> {
         timeoutMs: o.timeoutMs,
         lookup: o.lookup,
         onProgress: progress.update,
-        onRetry: (a) => log(`attempt ${a.attempt} of ${a.of} failed: ${a.reason}; retrying in ${a.delayMs / 1000} s${a.resumeAt ? ` from byte ${a.resumeAt}` : ''}`),
+        onRetry: (a) =>
+          log(
+            `attempt ${a.attempt} of ${a.of} failed: ${a.reason}; retrying in ${a.delayMs / 1000} s${a.resumeAt ? ` from byte ${a.resumeAt}` : ''}`,
+          ),
       });
     } catch (e) {
       if (e instanceof DownloadError) throw new DownloadError(e.url, `${e.reason}.\n${nextSteps(o.preset, file, out)}`);
@@ -95,7 +98,17 @@ export async function fetchModel(o: FetchOptions): Promise<string> {
     }
     log(`downloaded ${r.bytes} bytes, sha256 ${r.sha256}${r.resumed ? ' (resumed)' : ''}`);
   }
-  await convertCheckpoint({ checkpoint: file, out, preset: o.archFile ? undefined : o.preset, archFile: o.archFile, imageRes: o.imageRes, precision: o.precision, name: o.preset, force: o.force, log });
+  await convertCheckpoint({
+    checkpoint: file,
+    out,
+    preset: o.archFile ? undefined : o.preset,
+    archFile: o.archFile,
+    imageRes: o.imageRes,
+    precision: o.precision,
+    name: o.preset,
+    force: o.force,
+    log,
+  });
   log(`model ready in ${out}`);
   return out;
 }
@@ -116,7 +129,8 @@ export async function fetchCommand(argv: string[]): Promise<void> {
     USAGE,
   );
   const preset = oneOf(positionals[0], 'the model name', PRESET_NAMES);
-  if (!preset || positionals.length !== 1) throw new UsageError(`name one model: ${PRESET_NAMES.join(' or ')}\n${USAGE}`);
+  if (!preset || positionals.length !== 1)
+    throw new UsageError(`name one model: ${PRESET_NAMES.join(' or ')}\n${USAGE}`);
   await fetchModel({
     preset,
     out: values.out,

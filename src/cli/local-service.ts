@@ -1,8 +1,8 @@
 // The service's own lifecycle (load, work, drain, release) without HTTP, for the one-off commands.
 
-import type { Config } from '../config.js';
-import { Metrics } from '../metrics.js';
-import { Service } from '../service.js';
+import type { Config } from '../service/config.js';
+import { Metrics } from '../core/metrics.js';
+import { Service } from '../service/service.js';
 
 export async function withService<T>(config: Config, run: (service: Service) => Promise<T>): Promise<T> {
   const service = new Service(config, new Metrics());

@@ -1,8 +1,8 @@
 // `albef-embed rerank` and `albef-embed classify`: one-off image–text matching as JSON on stdout, the
 // same answers as POST /v1/rerank and POST /classify, through the same pipeline (no HTTP involved).
 
-import { resolveConfig } from '../config.js';
-import type { MatchItem } from '../matcher.js';
+import { resolveConfig } from '../service/config.js';
+import type { MatchItem } from '../service/matcher.js';
 import { intOption, parse, UsageError } from './args.js';
 import { imageArg, withService } from './local-service.js';
 
@@ -39,7 +39,15 @@ Options:
 `;
 
 // The matching graphs load only where they run (rerank, classify --itm).
-const oneOffConfig = (model: string, items: number, fusion: boolean) => resolveConfig({ models: [model], warmup: false, fusion, allowPrivateUrls: true, maxItems: Math.max(items, 1), stateCacheImages: 0 });
+const oneOffConfig = (model: string, items: number, fusion: boolean) =>
+  resolveConfig({
+    models: [model],
+    warmup: false,
+    fusion,
+    allowPrivateUrls: true,
+    maxItems: Math.max(items, 1),
+    stateCacheImages: 0,
+  });
 
 export async function rerankCommand(argv: string[]): Promise<void> {
   const { values } = parse(
@@ -57,15 +65,26 @@ export async function rerankCommand(argv: string[]): Promise<void> {
   );
   const textQuery = values.query !== undefined;
   const docs = (textQuery ? values.image : values.text) ?? [];
-  if (!values.model || textQuery === (values['query-image'] !== undefined) || docs.length === 0 || (textQuery ? values.text : values.image)) {
-    throw new UsageError(`give --model and either --query with --image documents or --query-image with --text documents\n${RERANK_USAGE}`);
+  if (
+    !values.model ||
+    textQuery === (values['query-image'] !== undefined) ||
+    docs.length === 0 ||
+    (textQuery ? values.text : values.image)
+  ) {
+    throw new UsageError(
+      `give --model and either --query with --image documents or --query-image with --text documents\n${RERANK_USAGE}`,
+    );
   }
   const topN = intOption(values['top-n'], '--top-n');
   const query: MatchItem = textQuery ? { text: values.query! } : { image: await imageArg(values['query-image']!) };
-  const documents: MatchItem[] = textQuery ? await Promise.all(docs.map(async (f) => ({ image: await imageArg(f) }))) : docs.map((text) => ({ text }));
+  const documents: MatchItem[] = textQuery
+    ? await Promise.all(docs.map(async (f) => ({ image: await imageArg(f) })))
+    : docs.map((text) => ({ text }));
   await withService(oneOffConfig(values.model, docs.length, true), async (service) => {
     const model = service.requireEmbedder().model();
-    const scores = await service.requireMatcher().rerank(model, query, documents, { captionCleanup: !values['no-caption-cleanup'] });
+    const scores = await service
+      .requireMatcher()
+      .rerank(model, query, documents, { captionCleanup: !values['no-caption-cleanup'] });
     process.stdout.write(JSON.stringify({ model: model.name, results: scores.slice(0, topN) }) + '\n');
   });
 }
@@ -86,17 +105,21 @@ export async function classifyCommand(argv: string[]): Promise<void> {
   );
   const images = values.image ?? [];
   const labels = values.label ?? [];
-  if (!values.model || images.length === 0 || labels.length < 2) throw new UsageError(`give --model, at least one --image and at least two --label\n${CLASSIFY_USAGE}`);
+  if (!values.model || images.length === 0 || labels.length < 2)
+    throw new UsageError(`give --model, at least one --image and at least two --label\n${CLASSIFY_USAGE}`);
   const topK = intOption(values['top-k'], '--top-k');
   const inputs = await Promise.all(images.map(imageArg));
-  await withService(oneOffConfig(values.model, Math.max(images.length, labels.length), values.itm ?? false), async (service) => {
-    const model = service.requireEmbedder().model();
-    const scores = await service.requireMatcher().classify(model, inputs, labels, {
-      template: values.template ?? '{}',
-      itm: values.itm ?? false,
-      captionCleanup: !values['no-caption-cleanup'],
-    });
-    const results = scores.map((perImage) => perImage.slice(0, topK));
-    process.stdout.write(JSON.stringify({ model: model.name, results }) + '\n');
-  });
+  await withService(
+    oneOffConfig(values.model, Math.max(images.length, labels.length), values.itm ?? false),
+    async (service) => {
+      const model = service.requireEmbedder().model();
+      const scores = await service.requireMatcher().classify(model, inputs, labels, {
+        template: values.template ?? '{}',
+        itm: values.itm ?? false,
+        captionCleanup: !values['no-caption-cleanup'],
+      });
+      const results = scores.map((perImage) => perImage.slice(0, topK));
+      process.stdout.write(JSON.stringify({ model: model.name, results }) + '\n');
+    },
+  );
 }

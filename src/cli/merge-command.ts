@@ -9,7 +9,7 @@ import { rename, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { finished } from 'node:stream/promises';
-import { AppError } from '../errors.js';
+import { AppError } from '../core/errors.js';
 import { log, parse, UsageError } from './args.js';
 
 const USAGE = `
@@ -40,18 +40,29 @@ export async function mergeParts(parts: string[], out: string): Promise<MergeRes
     for (const part of parts) {
       let n = 0;
       let written = 0;
-      for await (const line of createInterface({ input: createReadStream(part, 'utf8'), crlfDelay: Number.POSITIVE_INFINITY })) {
+      for await (const line of createInterface({
+        input: createReadStream(part, 'utf8'),
+        crlfDelay: Number.POSITIVE_INFINITY,
+      })) {
         n++;
         if (!line.trim()) continue;
         let row: { id?: unknown; embedding?: unknown };
         try {
           row = JSON.parse(line) as typeof row;
         } catch {
-          throw new AppError('torn_line', `${part} line ${n} is not a whole JSON line: that shard was interrupted; rerun it (it resumes where it stopped), then merge again`);
+          throw new AppError(
+            'torn_line',
+            `${part} line ${n} is not a whole JSON line: that shard was interrupted; rerun it (it resumes where it stopped), then merge again`,
+          );
         }
-        if (typeof row.id !== 'string' || !Array.isArray(row.embedding)) throw new AppError('invalid_line', `${part} line ${n} is not {"id": string, "embedding": [numbers]}`);
+        if (typeof row.id !== 'string' || !Array.isArray(row.embedding))
+          throw new AppError('invalid_line', `${part} line ${n} is not {"id": string, "embedding": [numbers]}`);
         if (dim < 0) dim = row.embedding.length;
-        else if (row.embedding.length !== dim) throw new AppError('mixed_dims', `${part} line ${n} has a ${row.embedding.length}-d vector; the parts before had ${dim}-d ones`);
+        else if (row.embedding.length !== dim)
+          throw new AppError(
+            'mixed_dims',
+            `${part} line ${n} has a ${row.embedding.length}-d vector; the parts before had ${dim}-d ones`,
+          );
         if (seen.has(row.id)) {
           duplicates.push(row.id);
           continue;
@@ -63,8 +74,14 @@ export async function mergeParts(parts: string[], out: string): Promise<MergeRes
       perPart.push(written);
     }
     if (duplicates.length) {
-      const shown = duplicates.slice(0, 5).map((d) => JSON.stringify(d)).join(', ');
-      throw new AppError('duplicate_ids', `${duplicates.length} ids appear more than once across the parts (${shown}${duplicates.length > 5 ? ', …' : ''}): were they written with different --shard settings?`);
+      const shown = duplicates
+        .slice(0, 5)
+        .map((d) => JSON.stringify(d))
+        .join(', ');
+      throw new AppError(
+        'duplicate_ids',
+        `${duplicates.length} ids appear more than once across the parts (${shown}${duplicates.length > 5 ? ', …' : ''}): were they written with different --shard settings?`,
+      );
     }
     ws.end();
     await finished(ws);
@@ -82,5 +99,7 @@ export async function mergeCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parse(argv, { out: { type: 'string' } }, USAGE);
   if (!values.out || positionals.length === 0) throw new UsageError(`give --out and the parts to merge\n${USAGE}`);
   const r = await mergeParts(positionals, values.out);
-  log(`${values.out}: ${r.total} vectors (${r.perPart.join(' + ')} from ${positionals.length} parts), ${r.dim}-d, no duplicate ids`);
+  log(
+    `${values.out}: ${r.total} vectors (${r.perPart.join(' + ')} from ${positionals.length} parts), ${r.dim}-d, no duplicate ids`,
+  );
 }

@@ -5,7 +5,10 @@ import type { DownloadProgress } from '../convert/download.js';
 const mb = (n: number): string => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} GB` : `${(n / 1e6).toFixed(1)} MB`);
 const clock = (s: number): string => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, '0')}`;
 
-export function progressReporter(label: string, stream: NodeJS.WriteStream = process.stderr): { update: (p: DownloadProgress) => void; done: () => void } {
+export function progressReporter(
+  label: string,
+  stream: NodeJS.WriteStream = process.stderr,
+): { update: (p: DownloadProgress) => void; done: () => void } {
   const tty = Boolean(stream.isTTY);
   let lastLine = 0;
   let lastPct = -1;

@@ -17,10 +17,15 @@ export function shardOf(id: string, count: number): number {
   return createHash('sha256').update(id, 'utf8').digest().readUInt32BE(0) % count;
 }
 
-const whole = (s: string | undefined): number | undefined => (s !== undefined && /^\d+$/.test(s.trim()) ? Number(s) : undefined);
+const whole = (s: string | undefined): number | undefined =>
+  s !== undefined && /^\d+$/.test(s.trim()) ? Number(s) : undefined;
 
 /** From `--shard I/N`, or `--shards N` with I from JOB_COMPLETION_INDEX; undefined for a whole run. */
-export function parseShard(shard: string | undefined, shards: string | undefined, env: NodeJS.ProcessEnv = process.env): Shard | undefined {
+export function parseShard(
+  shard: string | undefined,
+  shards: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Shard | undefined {
   if (shard !== undefined && shards !== undefined) throw new UsageError('give --shard I/N or --shards N, not both');
   let index: number | undefined;
   let count: number | undefined;
@@ -34,11 +39,16 @@ export function parseShard(shard: string | undefined, shards: string | undefined
     if (count === undefined) throw new UsageError(`--shards must be a whole number, got ${JSON.stringify(shards)}`);
     index = whole(env.JOB_COMPLETION_INDEX);
     if (index === undefined) {
-      throw new UsageError(`--shards ${count} takes the shard index from JOB_COMPLETION_INDEX (set by a Kubernetes Indexed Job), which is ${env.JOB_COMPLETION_INDEX === undefined ? 'not set' : JSON.stringify(env.JOB_COMPLETION_INDEX)}; elsewhere use --shard I/${count}`);
+      throw new UsageError(
+        `--shards ${count} takes the shard index from JOB_COMPLETION_INDEX (set by a Kubernetes Indexed Job), which is ${env.JOB_COMPLETION_INDEX === undefined ? 'not set' : JSON.stringify(env.JOB_COMPLETION_INDEX)}; elsewhere use --shard I/${count}`,
+      );
     }
   } else return undefined;
   if (count < 1) throw new UsageError('the shard count must be at least 1');
-  if (index >= count) throw new UsageError(`shard index ${index} is not below the shard count ${count} (indices count from 0: 0/${count} … ${count - 1}/${count})`);
+  if (index >= count)
+    throw new UsageError(
+      `shard index ${index} is not below the shard count ${count} (indices count from 0: 0/${count} … ${count - 1}/${count})`,
+    );
   return { index, count };
 }
 

@@ -6,7 +6,7 @@
 // `itm_head.*`, `temp` (+ momentum copies, queues, MLM head: ignored). Fine-tuned retrieval files: the
 // same without `bert.`. A checkpoint without the fusion part still converts (embeddings only).
 
-import { WeightsError } from '../errors.js';
+import { WeightsError } from '../core/errors.js';
 import type { Arch } from './arch.js';
 
 /** Anything that can hand out named float tensors: a checkpoint, or synthetic random weights. */
@@ -38,7 +38,10 @@ export class AlbefWeights {
     if (!pos) throw new WeightsError('missing_tensor', `${source.label}: missing tensor "visual_encoder.pos_embed"`);
     const grid = Math.round(Math.sqrt((pos[1] ?? 0) - 1));
     if (pos.length !== 3 || pos[0] !== 1 || grid * grid + 1 !== pos[1] || pos[2] !== arch.vision.dim) {
-      throw new WeightsError('shape_mismatch', `${source.label}: "visual_encoder.pos_embed" has shape [${pos}], expected [1, g*g+1, ${arch.vision.dim}]`);
+      throw new WeightsError(
+        'shape_mismatch',
+        `${source.label}: "visual_encoder.pos_embed" has shape [${pos.join(',')}], expected [1, g*g+1, ${arch.vision.dim}]`,
+      );
     }
     this.checkpointGrid = grid;
     const fc1 = this.source.shape('visual_encoder.blocks.0.mlp.fc1.weight');
@@ -51,7 +54,11 @@ export class AlbefWeights {
   async temp(): Promise<number | undefined> {
     const shape = this.source.shape('temp');
     if (!shape) return undefined;
-    if (shape.reduce((a, b) => a * b, 1) !== 1) throw new WeightsError('shape_mismatch', `${this.source.label}: tensor "temp" has shape [${shape}], expected a scalar`);
+    if (shape.reduce((a, b) => a * b, 1) !== 1)
+      throw new WeightsError(
+        'shape_mismatch',
+        `${this.source.label}: tensor "temp" has shape [${shape.join(',')}], expected a scalar`,
+      );
     return (await this.source.read('temp'))[0]!;
   }
 
@@ -63,8 +70,16 @@ export class AlbefWeights {
     if (present.length === 0) return false;
     for (const [key, want] of shapes) {
       const got = this.source.shape(key);
-      if (!got) throw new WeightsError('missing_tensor', `${this.source.label}: missing tensor ${JSON.stringify(key)} (the checkpoint has part of the fusion layers)`);
-      if (got.length !== want.length || got.some((d, i) => d !== want[i])) throw new WeightsError('shape_mismatch', `${this.source.label}: tensor ${JSON.stringify(key)} has shape [${got}], expected [${want}]`);
+      if (!got)
+        throw new WeightsError(
+          'missing_tensor',
+          `${this.source.label}: missing tensor ${JSON.stringify(key)} (the checkpoint has part of the fusion layers)`,
+        );
+      if (got.length !== want.length || got.some((d, i) => d !== want[i]))
+        throw new WeightsError(
+          'shape_mismatch',
+          `${this.source.label}: tensor ${JSON.stringify(key)} has shape [${got.join(',')}], expected [${want.join(',')}]`,
+        );
     }
     return true;
   }
@@ -94,14 +109,17 @@ export class AlbefWeights {
       const got = this.source.shape(key);
       if (!got) throw new WeightsError('missing_tensor', `${this.source.label}: missing tensor ${JSON.stringify(key)}`);
       if (got.length !== want.length || got.some((d, i) => d !== want[i])) {
-        throw new WeightsError('shape_mismatch', `${this.source.label}: tensor ${JSON.stringify(key)} has shape [${got}], expected [${want}]`);
+        throw new WeightsError(
+          'shape_mismatch',
+          `${this.source.label}: tensor ${JSON.stringify(key)} has shape [${got.join(',')}], expected [${want.join(',')}]`,
+        );
       }
     }
     const tt = this.source.shape(this.textKey('embeddings.token_type_embeddings.weight'));
     if (!tt || tt.length !== 2 || tt[1] !== this.arch.text.dim || tt[0]! < 1) {
       throw new WeightsError(
         tt ? 'shape_mismatch' : 'missing_tensor',
-        `${this.source.label}: tensor "${this.textKey('embeddings.token_type_embeddings.weight')}" ${tt ? `has shape [${tt}]` : 'is missing'}, expected [n, ${this.arch.text.dim}]`,
+        `${this.source.label}: tensor "${this.textKey('embeddings.token_type_embeddings.weight')}" ${tt ? `has shape [${tt.join(',')}]` : 'is missing'}, expected [n, ${this.arch.text.dim}]`,
       );
     }
   }
@@ -115,7 +133,12 @@ export class AlbefWeights {
  * Every tensor the towers read, with its shape. `pos_embed` is at the checkpoint's grid and
  * `token_type_embeddings` has BERT's 2 rows (checkpoints may have more; only row 0 is used).
  */
-export function albefTensorShapes(arch: Arch, layout: 'pretrain' | 'finetuned', visionMlp: number, grid: number): Map<string, number[]> {
+export function albefTensorShapes(
+  arch: Arch,
+  layout: 'pretrain' | 'finetuned',
+  visionMlp: number,
+  grid: number,
+): Map<string, number[]> {
   const { vision: v, text: t, embed_dim: e } = arch;
   const textKey = (suffix: string): string => TEXT_PREFIX[layout] + suffix;
   const m = new Map<string, number[]>();
@@ -164,16 +187,27 @@ export function fusionTensorShapes(arch: Arch, layout: 'pretrain' | 'finetuned')
   const { text: t } = arch;
   const m = new Map<string, number[]>();
   if (t.fusion_layer >= t.layers) return m;
-  for (let i = t.fusion_layer; i < t.layers; i++) bertLayerShapes(m, `${TEXT_PREFIX[layout]}encoder.layer.${i}.`, arch, { cross: true });
+  for (let i = t.fusion_layer; i < t.layers; i++)
+    bertLayerShapes(m, `${TEXT_PREFIX[layout]}encoder.layer.${i}.`, arch, { cross: true });
   m.set('itm_head.weight', [2, t.dim]);
   m.set('itm_head.bias', [2]);
   return m;
 }
 
 /** The tensors of one BERT layer under `prefix`; fusion layers add cross-attention over the vision width. */
-function bertLayerShapes(m: Map<string, number[]>, prefix: string, arch: Arch, options: { cross?: boolean } = {}): void {
+function bertLayerShapes(
+  m: Map<string, number[]>,
+  prefix: string,
+  arch: Arch,
+  options: { cross?: boolean } = {},
+): void {
   const { vision: v, text: t } = arch;
-  for (const [sub, kvIn] of options.cross ? ([['attention', t.dim], ['crossattention', v.dim]] as const) : ([['attention', t.dim]] as const)) {
+  for (const [sub, kvIn] of options.cross
+    ? ([
+        ['attention', t.dim],
+        ['crossattention', v.dim],
+      ] as const)
+    : ([['attention', t.dim]] as const)) {
     m.set(`${prefix}${sub}.self.query.weight`, [t.dim, t.dim]);
     m.set(`${prefix}${sub}.self.query.bias`, [t.dim]);
     for (const n of ['key', 'value']) {

@@ -2,7 +2,7 @@
 
 import Type, { type Static } from 'typebox';
 import Value from 'typebox/value';
-import { WeightsError } from '../errors.js';
+import { WeightsError } from '../core/errors.js';
 
 const PositiveInt = Type.Integer({ minimum: 1 });
 
@@ -91,11 +91,23 @@ export function resolveArch(json: ArchJson, overrides: { imageRes?: number } = {
     max_length: json.max_length ?? 30,
     max_words: json.max_words ?? 30,
   };
-  if (arch.vision.dim % arch.vision.heads) throw new WeightsError('bad_arch', `vision.dim ${arch.vision.dim} is not divisible by vision.heads ${arch.vision.heads}`);
-  if (arch.text.dim % arch.text.heads) throw new WeightsError('bad_arch', `text.dim ${arch.text.dim} is not divisible by text.heads ${arch.text.heads}`);
-  if (arch.image_res % arch.vision.patch) throw new WeightsError('bad_arch', `image_res ${arch.image_res} is not a multiple of the patch size ${arch.vision.patch}`);
+  if (arch.vision.dim % arch.vision.heads)
+    throw new WeightsError(
+      'bad_arch',
+      `vision.dim ${arch.vision.dim} is not divisible by vision.heads ${arch.vision.heads}`,
+    );
+  if (arch.text.dim % arch.text.heads)
+    throw new WeightsError('bad_arch', `text.dim ${arch.text.dim} is not divisible by text.heads ${arch.text.heads}`);
+  if (arch.image_res % arch.vision.patch)
+    throw new WeightsError(
+      'bad_arch',
+      `image_res ${arch.image_res} is not a multiple of the patch size ${arch.vision.patch}`,
+    );
   if (arch.text.fusion_layer < 1 || arch.text.fusion_layer > arch.text.layers) {
-    throw new WeightsError('bad_arch', `text.fusion_layer ${arch.text.fusion_layer} must be within 1..${arch.text.layers}`);
+    throw new WeightsError(
+      'bad_arch',
+      `text.fusion_layer ${arch.text.fusion_layer} must be within 1..${arch.text.layers}`,
+    );
   }
   return arch;
 }

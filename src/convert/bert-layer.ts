@@ -35,7 +35,9 @@ export function bertLayer(L: Layers, w: AlbefWeights, i: number, x: string, opti
   const qkvW: LazyTensor = {
     dims: [t.dim, 3 * t.dim],
     load: async () => {
-      const parts = await Promise.all(['query', 'key', 'value'].map((p) => w.source.read(`${b}attention.self.${p}.weight`)));
+      const parts = await Promise.all(
+        ['query', 'key', 'value'].map((p) => w.source.read(`${b}attention.self.${p}.weight`)),
+      );
       return concatColumns(
         parts.map((p) => transpose2d(p, t.dim, t.dim)),
         t.dim,
@@ -46,35 +48,89 @@ export function bertLayer(L: Layers, w: AlbefWeights, i: number, x: string, opti
   const qkvB: LazyTensor = {
     dims: [3 * t.dim],
     load: async () => {
-      const parts = await Promise.all(['query', 'key', 'value'].map((p) => w.source.read(`${b}attention.self.${p}.bias`)));
+      const parts = await Promise.all(
+        ['query', 'key', 'value'].map((p) => w.source.read(`${b}attention.self.${p}.bias`)),
+      );
       const out = new Float32Array(3 * t.dim);
       parts.forEach((p, j) => out.set(p, j * t.dim));
       return out;
     },
   };
-  const ctx = L.selfAttention(x, `${n}.attention`, qkvW, qkvB, t.dim, t.heads, { keyPaddingMask: options.keyPaddingMask, clsOnly: options.clsOnly });
+  const ctx = L.selfAttention(x, `${n}.attention`, qkvW, qkvB, t.dim, t.heads, {
+    keyPaddingMask: options.keyPaddingMask,
+    clsOnly: options.clsOnly,
+  });
   if (options.clsOnly) x = L.tokens(x, 0, 1);
-  const attnOut = L.linearParts(ctx, `${n}.attention.output`, mat(`${b}attention.output.dense.weight`, t.dim, t.dim), vec(`${b}attention.output.dense.bias`, t.dim));
-  x = L.residualLayerNorm(attnOut, x, `${n}.attention.LayerNorm`, vec(`${b}attention.output.LayerNorm.weight`, t.dim), vec(`${b}attention.output.LayerNorm.bias`, t.dim), t.ln_eps).out;
+  const attnOut = L.linearParts(
+    ctx,
+    `${n}.attention.output`,
+    mat(`${b}attention.output.dense.weight`, t.dim, t.dim),
+    vec(`${b}attention.output.dense.bias`, t.dim),
+  );
+  x = L.residualLayerNorm(
+    attnOut,
+    x,
+    `${n}.attention.LayerNorm`,
+    vec(`${b}attention.output.LayerNorm.weight`, t.dim),
+    vec(`${b}attention.output.LayerNorm.bias`, t.dim),
+    t.ln_eps,
+  ).out;
 
   const cross = options.cross;
   if (cross) {
     const c = `${b}crossattention.`;
-    const q = L.linear(x, `${n}.crossattention.query`, mat(`${c}self.query.weight`, t.dim, t.dim), vec(`${c}self.query.bias`, t.dim));
+    const q = L.linear(
+      x,
+      `${n}.crossattention.query`,
+      mat(`${c}self.query.weight`, t.dim, t.dim),
+      vec(`${c}self.query.bias`, t.dim),
+    );
     const grouped = L.attention(cross.group(q), cross.keys, cross.values, t.heads);
-    const crossOut = L.linearParts(cross.ungroup(grouped, x), `${n}.crossattention.output`, mat(`${c}output.dense.weight`, t.dim, t.dim), vec(`${c}output.dense.bias`, t.dim));
-    x = L.residualLayerNorm(crossOut, x, `${n}.crossattention.LayerNorm`, vec(`${c}output.LayerNorm.weight`, t.dim), vec(`${c}output.LayerNorm.bias`, t.dim), t.ln_eps).out;
+    const crossOut = L.linearParts(
+      cross.ungroup(grouped, x),
+      `${n}.crossattention.output`,
+      mat(`${c}output.dense.weight`, t.dim, t.dim),
+      vec(`${c}output.dense.bias`, t.dim),
+    );
+    x = L.residualLayerNorm(
+      crossOut,
+      x,
+      `${n}.crossattention.LayerNorm`,
+      vec(`${c}output.LayerNorm.weight`, t.dim),
+      vec(`${c}output.LayerNorm.bias`, t.dim),
+      t.ln_eps,
+    ).out;
   }
 
-  const inter = L.gelu(L.linear(x, `${n}.intermediate`, mat(`${b}intermediate.dense.weight`, t.intermediate, t.dim), vec(`${b}intermediate.dense.bias`, t.intermediate)));
-  const out = L.linearParts(inter, `${n}.output`, mat(`${b}output.dense.weight`, t.dim, t.intermediate), vec(`${b}output.dense.bias`, t.dim));
-  return L.residualLayerNorm(out, x, `${n}.output.LayerNorm`, vec(`${b}output.LayerNorm.weight`, t.dim), vec(`${b}output.LayerNorm.bias`, t.dim), t.ln_eps).out;
+  const inter = L.gelu(
+    L.linear(
+      x,
+      `${n}.intermediate`,
+      mat(`${b}intermediate.dense.weight`, t.intermediate, t.dim),
+      vec(`${b}intermediate.dense.bias`, t.intermediate),
+    ),
+  );
+  const out = L.linearParts(
+    inter,
+    `${n}.output`,
+    mat(`${b}output.dense.weight`, t.dim, t.intermediate),
+    vec(`${b}output.dense.bias`, t.dim),
+  );
+  return L.residualLayerNorm(
+    out,
+    x,
+    `${n}.output.LayerNorm`,
+    vec(`${b}output.LayerNorm.weight`, t.dim),
+    vec(`${b}output.LayerNorm.bias`, t.dim),
+    t.ln_eps,
+  ).out;
 }
 
 /** Side-by-side concatenation of row-major [rows, cols] matrices → [rows, cols * n]. */
 function concatColumns(parts: Float32Array[], rows: number, cols: number): Float32Array {
   const n = parts.length;
   const out = new Float32Array(rows * cols * n);
-  for (let r = 0; r < rows; r++) parts.forEach((p, j) => out.set(p.subarray(r * cols, (r + 1) * cols), r * cols * n + j * cols));
+  for (let r = 0; r < rows; r++)
+    parts.forEach((p, j) => out.set(p.subarray(r * cols, (r + 1) * cols), r * cols * n + j * cols));
   return out;
 }

@@ -7,7 +7,7 @@
 
 import { open, type FileHandle } from 'node:fs/promises';
 import yauzl from 'yauzl';
-import { CheckpointError, WeightsError } from '../errors.js';
+import { CheckpointError, WeightsError } from '../core/errors.js';
 import { PickleError, PickleGlobal, PickleTuple, unpickle, unpickleWithEnd, type Reducer } from './pickle.js';
 import { DTYPE_SIZE, STORAGE_DTYPES, stridedSpan, toFloat32, type DType } from './tensor-data.js';
 
@@ -52,7 +52,9 @@ export class Checkpoint {
 
   static async open(path: string): Promise<Checkpoint> {
     const fh = await open(path, 'r').catch((e: NodeJS.ErrnoException) => {
-      throw new CheckpointError('not_a_checkpoint', `cannot open checkpoint ${path}: ${e.code ?? e.message}`, { cause: e });
+      throw new CheckpointError('not_a_checkpoint', `cannot open checkpoint ${path}: ${e.code ?? e.message}`, {
+        cause: e,
+      });
     });
     try {
       const { size } = await fh.stat();
@@ -63,9 +65,15 @@ export class Checkpoint {
       }
       if (head.length >= 2 && head[0] === 0x80) return await openLegacy(path, fh, size);
       if (head.length >= 262 && head.toString('latin1', 257, 262) === 'ustar') {
-        throw new CheckpointError('unsupported', `${path} is a tar-format checkpoint (PyTorch < 0.4); load and re-save it with a current PyTorch`);
+        throw new CheckpointError(
+          'unsupported',
+          `${path} is a tar-format checkpoint (PyTorch < 0.4); load and re-save it with a current PyTorch`,
+        );
       }
-      throw new CheckpointError('not_a_checkpoint', `${path} is not a PyTorch checkpoint (neither a zip archive nor a pickle)`);
+      throw new CheckpointError(
+        'not_a_checkpoint',
+        `${path} is not a PyTorch checkpoint (neither a zip archive nor a pickle)`,
+      );
     } catch (e) {
       await fh.close().catch(() => undefined);
       throw e;
@@ -91,7 +99,10 @@ export class Checkpoint {
     const t = this.ref(key);
     const { storage } = t;
     if (!storage.dtype) {
-      throw new CheckpointError('unsupported', `tensor ${JSON.stringify(key)} has unsupported storage type ${storage.typeName}`);
+      throw new CheckpointError(
+        'unsupported',
+        `tensor ${JSON.stringify(key)} has unsupported storage type ${storage.typeName}`,
+      );
     }
     const size = DTYPE_SIZE[storage.dtype];
     const span = stridedSpan(t.shape, t.stride);
@@ -154,13 +165,15 @@ function storageFromPid(pid: unknown, legacy: boolean): StorageRef {
     throw new CheckpointError('corrupt', 'unknown persistent id in the checkpoint pickle');
   }
   const [, type, key, , numel, view] = items as [string, PickleGlobal, unknown, unknown, unknown, unknown];
-  if (typeof key !== 'string' || typeof numel !== 'number') throw new CheckpointError('corrupt', 'malformed storage persistent id');
+  if (typeof key !== 'string' || typeof numel !== 'number')
+    throw new CheckpointError('corrupt', 'malformed storage persistent id');
   let baseOffset = 0;
   let rootNumel = numel;
   if (legacy && view instanceof PickleTuple) {
     // (view_key, offset, view_size): a view into the root storage `key`
     const [, off, viewSize] = view.items;
-    if (typeof off !== 'number' || typeof viewSize !== 'number') throw new CheckpointError('corrupt', 'malformed storage view');
+    if (typeof off !== 'number' || typeof viewSize !== 'number')
+      throw new CheckpointError('corrupt', 'malformed storage view');
     baseOffset = off;
     rootNumel = viewSize;
   }
@@ -171,7 +184,7 @@ function flattenStateDict(root: unknown, path: string): Map<string, TensorRef> {
   if (!(root instanceof Map)) throw new CheckpointError('corrupt', `${path}: the checkpoint does not hold a dict`);
   let dict: Map<unknown, unknown> = root;
   for (const k of ['model', 'state_dict', 'module']) {
-    const inner = root.get(k);
+    const inner: unknown = root.get(k);
     if (inner instanceof Map) {
       dict = inner;
       break;
@@ -200,7 +213,11 @@ async function openZip(path: string, fh: FileHandle, fileSize: number): Promise<
   try {
     zip = await yauzl.fromFdPromise(fh.fd, { lazyEntries: true, autoClose: false, validateEntrySizes: true });
   } catch (e) {
-    throw new CheckpointError('truncated', `${path}: not a complete zip archive (${(e as Error).message}); the file is truncated or corrupt`, { cause: e });
+    throw new CheckpointError(
+      'truncated',
+      `${path}: not a complete zip archive (${(e as Error).message}); the file is truncated or corrupt`,
+      { cause: e },
+    );
   }
   const entries = new Map<string, yauzl.Entry>();
   try {
@@ -210,7 +227,10 @@ async function openZip(path: string, fh: FileHandle, fileSize: number): Promise<
   }
   const pkl = [...entries.keys()].filter((n) => /^[^/]+\/data\.pkl$/.test(n));
   if (pkl.length !== 1) {
-    throw new CheckpointError('not_a_checkpoint', `${path}: a zip archive without exactly one <root>/data.pkl, so not a PyTorch checkpoint`);
+    throw new CheckpointError(
+      'not_a_checkpoint',
+      `${path}: a zip archive without exactly one <root>/data.pkl, so not a PyTorch checkpoint`,
+    );
   }
   const rootDir = pkl[0]!.slice(0, -'data.pkl'.length);
   const readEntry = async (entry: yauzl.Entry, start: number, length: number): Promise<Uint8Array> => {
@@ -241,7 +261,11 @@ async function openZip(path: string, fh: FileHandle, fileSize: number): Promise<
 
   let littleEndian = true;
   const bo = entries.get(rootDir + 'byteorder');
-  if (bo) littleEndian = Buffer.from(await readEntry(bo, 0, bo.uncompressedSize)).toString('latin1').trim() !== 'big';
+  if (bo)
+    littleEndian =
+      Buffer.from(await readEntry(bo, 0, bo.uncompressedSize))
+        .toString('latin1')
+        .trim() !== 'big';
 
   const pklEntry = entryOf('data.pkl');
   const pklBytes = await readEntry(pklEntry, 0, pklEntry.uncompressedSize);
@@ -269,11 +293,19 @@ async function openLegacy(path: string, fh: FileHandle, fileSize: number): Promi
     await fh.read(head, 0, headSize, 0);
     const storages = new Map<string, StorageRef>();
     try {
-      const opts = { persistentLoad: (pid: unknown) => remember(storages, storageFromPid(pid, true)), reducers: TENSOR_REDUCERS };
+      const opts = {
+        persistentLoad: (pid: unknown) => remember(storages, storageFromPid(pid, true)),
+        reducers: TENSOR_REDUCERS,
+      };
       const magic = unpickleWithEnd(head, 0);
-      if (magic.value !== LEGACY_MAGIC) throw new CheckpointError('not_a_checkpoint', `${path}: a pickle, but not a PyTorch checkpoint (bad magic number)`);
+      if (magic.value !== LEGACY_MAGIC)
+        throw new CheckpointError(
+          'not_a_checkpoint',
+          `${path}: a pickle, but not a PyTorch checkpoint (bad magic number)`,
+        );
       const proto = unpickleWithEnd(head, magic.end);
-      if (proto.value !== 1001) throw new CheckpointError('unsupported', `${path}: legacy protocol ${String(proto.value)} is not supported`);
+      if (proto.value !== 1001)
+        throw new CheckpointError('unsupported', `${path}: legacy protocol ${String(proto.value)} is not supported`);
       const sysInfo = unpickleWithEnd(head, proto.end);
       const littleEndian = !(sysInfo.value instanceof Map) || sysInfo.value.get('little_endian') !== false;
       const obj = unpickleWithEnd(head, sysInfo.end, opts);
@@ -281,7 +313,7 @@ async function openLegacy(path: string, fh: FileHandle, fileSize: number): Promi
       if (!Array.isArray(keys.value) || !keys.value.every((k) => typeof k === 'string')) {
         throw new CheckpointError('corrupt', `${path}: malformed storage key list`);
       }
-      const offsets = await scanLegacyStorages(path, fh, fileSize, keys.end, keys.value as string[], storages, littleEndian);
+      const offsets = await scanLegacyStorages(path, fh, fileSize, keys.end, keys.value, storages, littleEndian);
       const source: StorageSource = {
         read: async (key, start, length) => {
           const at = offsets.get(key);
@@ -332,7 +364,8 @@ async function scanLegacyStorages(
     const bytes = count * DTYPE_SIZE[ref.dtype];
     offsets.set(key, pos + 8);
     pos += 8 + bytes;
-    if (count < 0 || pos > fileSize) throw new CheckpointError('truncated', `${path}: the file ends inside storage ${key}`);
+    if (count < 0 || pos > fileSize)
+      throw new CheckpointError('truncated', `${path}: the file ends inside storage ${key}`);
   }
   return offsets;
 }

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import type { ModelManifest } from '../model-manifest.js';
+import type { ModelManifest } from '../core/model-manifest.js';
 import { AlbefWeights, type TensorSource } from './albef-weights.js';
 import { isPreset, parseArchJson, PRESETS, resolveArch, type Arch, type PresetName } from './arch.js';
 import { Checkpoint } from './checkpoint.js';
@@ -36,7 +36,8 @@ export async function loadArch(options: { preset?: string; archFile?: string; im
     return resolveArch(parseArchJson(json, options.archFile), options);
   }
   const preset = options.preset ?? 'albef_4m';
-  if (!isPreset(preset)) throw new Error(`unknown preset ${JSON.stringify(preset)} (known: ${Object.keys(PRESETS).join(', ')})`);
+  if (!isPreset(preset))
+    throw new Error(`unknown preset ${JSON.stringify(preset)} (known: ${Object.keys(PRESETS).join(', ')})`);
   return resolveArch(PRESETS[preset], options);
 }
 

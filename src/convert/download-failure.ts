@@ -34,7 +34,7 @@ function rootCause(e: unknown): CodedError {
   walk(e);
   if (found) return found;
   let last = e as CodedError;
-  while (last?.cause instanceof Error) last = last.cause as CodedError;
+  while (last?.cause instanceof Error) last = last.cause;
   return last;
 }
 
@@ -51,9 +51,15 @@ export function describeNetworkFailure(e: unknown, url: URL, timeoutMs: number):
     case 'ENOTFOUND':
       return { reason: `the DNS lookup of ${host} found no such host (ENOTFOUND)`, transient: false };
     case 'EAI_AGAIN':
-      return { reason: `the DNS lookup of ${host} got no answer (EAI_AGAIN: is this machine offline?)`, transient: false };
+      return {
+        reason: `the DNS lookup of ${host} got no answer (EAI_AGAIN: is this machine offline?)`,
+        transient: false,
+      };
     case 'ECONNREFUSED':
-      return { reason: `${host} port ${port} refused the connection (ECONNREFUSED: nothing listens there)`, transient: false };
+      return {
+        reason: `${host} port ${port} refused the connection (ECONNREFUSED: nothing listens there)`,
+        transient: false,
+      };
     case 'ENETUNREACH':
     case 'EHOSTUNREACH':
       return { reason: `there is no network route to ${host} (${code})`, transient: false };
@@ -71,15 +77,22 @@ export function describeNetworkFailure(e: unknown, url: URL, timeoutMs: number):
   }
   if (code && TLS_CODE.test(code)) {
     const why = root.reason ?? root.message.trim();
-    return { reason: `the TLS handshake with ${host} failed: ${why} (${code}; a proxy that intercepts TLS, or not an https server?)`, transient: false };
+    return {
+      reason: `the TLS handshake with ${host} failed: ${why} (${code}; a proxy that intercepts TLS, or not an https server?)`,
+      transient: false,
+    };
   }
   const message = root?.message || String(e);
-  if (message === 'bad port') return { reason: `fetch never connects to port ${port} (a blocked port in the fetch standard)`, transient: false };
+  if (message === 'bad port')
+    return { reason: `fetch never connects to port ${port} (a blocked port in the fetch standard)`, transient: false };
   return { reason: code ? `${message} (${code})` : message, transient: true };
 }
 
 /** An HTTP status other than 200/206. 4xx will not change on a retry (except 408 and 429). */
 export function describeHttpStatus(status: number, url: URL): FailureReason {
   const text = STATUS_CODES[status];
-  return { reason: `${url.host} answered HTTP ${status}${text ? ` ${text}` : ''}`, transient: status >= 500 || status === 408 || status === 429 };
+  return {
+    reason: `${url.host} answered HTTP ${status}${text ? ` ${text}` : ''}`,
+    transient: status >= 500 || status === 408 || status === 429,
+  };
 }

@@ -8,7 +8,7 @@ import { createReadStream } from 'node:fs';
 import { open, rename, rm, stat } from 'node:fs/promises';
 import type { LookupFunction } from 'node:net';
 import { Agent, fetch } from 'undici';
-import { fileSize } from '../fs-utils.js';
+import { fileSize } from '../core/fs-utils.js';
 import { describeHttpStatus, describeNetworkFailure, type FailureReason } from './download-failure.js';
 
 export interface DownloadProgress {
@@ -60,7 +60,8 @@ export class DownloadError extends Error {
 const fail = (url: string, f: FailureReason): DownloadError => new DownloadError(url, f.reason, f.transient);
 
 async function hashFile(path: string, ...hashes: Hash[]): Promise<void> {
-  for await (const chunk of createReadStream(path, { highWaterMark: 4 << 20 })) for (const h of hashes) h.update(chunk as Buffer);
+  for await (const chunk of createReadStream(path, { highWaterMark: 4 << 20 }))
+    for (const h of hashes) h.update(chunk as Buffer);
 }
 
 /** The MD5 in `x-goog-hash: crc32c=…,md5=<base64>`, as hex. */
@@ -70,12 +71,18 @@ function googMd5(header: string | string[] | undefined): string | undefined {
   return m ? Buffer.from(m[1]!, 'base64').toString('hex') : undefined;
 }
 
-export async function download(o: DownloadOptions): Promise<{ bytes: number; sha256: string; md5: string; resumed: boolean }> {
+export async function download(
+  o: DownloadOptions,
+): Promise<{ bytes: number; sha256: string; md5: string; resumed: boolean }> {
   const part = `${o.dest}.part`;
   const retries = o.retries ?? 5;
   const timeoutMs = o.timeoutMs ?? 30_000;
   const url = new URL(o.url);
-  const agent = new Agent({ connect: { timeout: timeoutMs, ...(o.lookup ? { lookup: o.lookup } : {}) }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+  const agent = new Agent({
+    connect: { timeout: timeoutMs, ...(o.lookup ? { lookup: o.lookup } : {}) },
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+  });
   let resumed = false;
   let total: number | undefined;
   let expectedMd5: string | undefined;
@@ -83,7 +90,11 @@ export async function download(o: DownloadOptions): Promise<{ bytes: number; sha
     for (let attempt = 0; ; attempt++) {
       const have = await fileSize(part);
       try {
-        const res = await fetch(url, { headers: have > 0 ? { range: `bytes=${have}-` } : {}, redirect: 'follow', dispatcher: agent }).catch((e: unknown) => {
+        const res = await fetch(url, {
+          headers: have > 0 ? { range: `bytes=${have}-` } : {},
+          redirect: 'follow',
+          dispatcher: agent,
+        }).catch((e: unknown) => {
           throw fail(o.url, describeNetworkFailure(e, url, timeoutMs));
         });
         if (res.status === 416 && total !== undefined && have === total) {
@@ -105,13 +116,17 @@ export async function download(o: DownloadOptions): Promise<{ bytes: number; sha
           const started = Date.now();
           let lastReport = 0;
           try {
-            for await (const chunk of res.body ?? []) {
+            for await (const chunk of (res.body ?? []) as AsyncIterable<Uint8Array>) {
               await fh.write(chunk);
               received += chunk.length;
               const now = Date.now();
               if (now - lastReport > 200) {
                 lastReport = now;
-                o.onProgress?.({ received, total, bytesPerSecond: ((received - (append ? have : 0)) * 1000) / Math.max(1, now - started) });
+                o.onProgress?.({
+                  received,
+                  total,
+                  bytesPerSecond: ((received - (append ? have : 0)) * 1000) / Math.max(1, now - started),
+                });
               }
             }
           } catch (e) {
@@ -122,7 +137,8 @@ export async function download(o: DownloadOptions): Promise<{ bytes: number; sha
           o.onProgress?.({ received, total, bytesPerSecond: 0 });
         }
         const size = (await stat(part)).size;
-        if (total !== undefined && size !== total) throw new DownloadError(o.url, `got ${size} bytes of ${total}`, true);
+        if (total !== undefined && size !== total)
+          throw new DownloadError(o.url, `got ${size} bytes of ${total}`, true);
         const sha = createHash('sha256');
         const md5 = createHash('md5');
         await hashFile(part, sha, md5);
@@ -130,7 +146,10 @@ export async function download(o: DownloadOptions): Promise<{ bytes: number; sha
         const md5Hex = md5.digest('hex');
         if (expectedMd5 && md5Hex !== expectedMd5) {
           await rm(part, { force: true });
-          throw new DownloadError(o.url, `MD5 ${md5Hex} does not match the server's ${expectedMd5}; the partial file was removed`);
+          throw new DownloadError(
+            o.url,
+            `MD5 ${md5Hex} does not match the server's ${expectedMd5}; the partial file was removed`,
+          );
         }
         if (o.sha256 && shaHex !== o.sha256) {
           await rm(part, { force: true });
@@ -142,7 +161,13 @@ export async function download(o: DownloadOptions): Promise<{ bytes: number; sha
         const err = e instanceof DownloadError ? e : new DownloadError(o.url, (e as Error).message);
         if (!err.transient || attempt >= retries) throw err;
         const delayMs = (o.backoffMs ?? 1000) * 2 ** attempt;
-        o.onRetry?.({ attempt: attempt + 1, of: retries + 1, reason: err.reason, resumeAt: await fileSize(part), delayMs });
+        o.onRetry?.({
+          attempt: attempt + 1,
+          of: retries + 1,
+          reason: err.reason,
+          resumeAt: await fileSize(part),
+          delayMs,
+        });
         await new Promise((r) => setTimeout(r, delayMs));
       }
     }

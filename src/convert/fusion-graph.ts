@@ -31,7 +31,9 @@ export function buildFusionGraph(w: AlbefWeights, precision: Precision): GraphBu
   const keyPaddingMask = g.op('Cast', [mask], { to: DataType.INT32 });
 
   // [P, Sq, D] ↔ [I, M·Sq, D]: the reshape that puts each image's pairs side by side.
-  const groupShape = g.op('Concat', [g.op('Shape', [images], { start: 0, end: 1 }), g.int64s([-1, t.dim])], { axis: 0 });
+  const groupShape = g.op('Concat', [g.op('Shape', [images], { start: 0, end: 1 }), g.int64s([-1, t.dim])], {
+    axis: 0,
+  });
   const group = (q: string): string => g.op('Reshape', [q, groupShape]);
   const ungroup = (ctx: string, like: string): string => g.op('Reshape', [ctx, g.op('Shape', [like])]);
 

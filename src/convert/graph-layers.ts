@@ -7,7 +7,7 @@
 
 import { DataType, f, GraphBuilder, type DataTypeValue } from './onnx-builder.js';
 import type { Lazy } from './albef-weights.js';
-import { SAFE_INT8_WEIGHT_MAX } from '../cpu-features.js';
+import { SAFE_INT8_WEIGHT_MAX } from '../core/cpu-features.js';
 import { float32ToFloat16 } from './tensor-data.js';
 
 export type Precision = 'fp32' | 'fp16' | 'int8';
@@ -76,7 +76,11 @@ export function quantizePerColumn(w: Float32Array, rows: number, cols: number): 
   }
   const q = new Int8Array(w.length);
   for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) q[r * cols + c] = Math.max(-SAFE_INT8_WEIGHT_MAX, Math.min(SAFE_INT8_WEIGHT_MAX, Math.round(w[r * cols + c]! / scale[c]!)));
+    for (let c = 0; c < cols; c++)
+      q[r * cols + c] = Math.max(
+        -SAFE_INT8_WEIGHT_MAX,
+        Math.min(SAFE_INT8_WEIGHT_MAX, Math.round(w[r * cols + c]! / scale[c]!)),
+      );
   }
   return { q, scale };
 }
@@ -93,7 +97,8 @@ export class Layers {
 
   /** A float weight in the graph's float type. */
   param(name: string, t: LazyTensor): string {
-    if (this.precision === 'fp16') return this.g.weight(name, t.dims, async () => toHalf(await t.load()), DataType.FLOAT16);
+    if (this.precision === 'fp16')
+      return this.g.weight(name, t.dims, async () => toHalf(await t.load()), DataType.FLOAT16);
     return this.g.weight(name, t.dims, t.load);
   }
 
@@ -124,7 +129,10 @@ export class Layers {
 
   /** y = x @ W + b in the graph's float type, whatever the precision (small heads). */
   floatLinear(x: string, name: string, w: LazyTensor, bias: LazyTensor): string {
-    return this.g.op('Add', [this.g.op('MatMul', [x, this.param(`${name}.weight`, w)]), this.param(`${name}.bias`, bias)]);
+    return this.g.op('Add', [
+      this.g.op('MatMul', [x, this.param(`${name}.weight`, w)]),
+      this.param(`${name}.bias`, bias),
+    ]);
   }
 
   /** y = x @ W + b. */
@@ -138,7 +146,14 @@ export class Layers {
    * Plain Add + LayerNormalization: measured faster here than ORT's SkipLayerNormalization kernel
    * (int8 ViT 178 vs 198 ms, fp32 370 vs 383 ms per image on 2 cores).
    */
-  residualLayerNorm(input: { out: string; bias?: string }, skip: string, name: string, gamma: LazyTensor, beta: LazyTensor, eps: number): { out: string; sum: string } {
+  residualLayerNorm(
+    input: { out: string; bias?: string },
+    skip: string,
+    name: string,
+    gamma: LazyTensor,
+    beta: LazyTensor,
+    eps: number,
+  ): { out: string; sum: string } {
     const withBias = input.bias ? this.g.op('Add', [input.out, input.bias]) : input.out;
     const sum = this.g.op('Add', [withBias, skip]);
     return { out: this.layerNorm(sum, name, gamma, beta, eps), sum };
@@ -165,7 +180,12 @@ export class Layers {
   attention(q: string, k: string, v: string, heads: number, keyPaddingMask?: string, qkvBias?: string): string {
     const inputs = [q, k, v, qkvBias ?? '', keyPaddingMask ?? ''];
     while (inputs.at(-1) === '') inputs.pop();
-    return this.g.op('MultiHeadAttention', inputs, { num_heads: heads, mask_filter_value: f(-10000) }, { domain: 'com.microsoft' });
+    return this.g.op(
+      'MultiHeadAttention',
+      inputs,
+      { num_heads: heads, mask_filter_value: f(-10000) },
+      { domain: 'com.microsoft' },
+    );
   }
 
   /**
@@ -177,15 +197,32 @@ export class Layers {
    * layout anyway, so a Split would only add a pass over [B, S, 3D] (int8 ViT ≈ 4 % of its time).
    * int8 projections carry their bias fused; float models hand the q|k|v bias to the kernel.
    */
-  selfAttention(x: string, name: string, qkvW: LazyTensor, qkvB: LazyTensor, dim: number, heads: number, options: { keyPaddingMask?: string; clsOnly?: boolean } = {}): string {
+  selfAttention(
+    x: string,
+    name: string,
+    qkvW: LazyTensor,
+    qkvB: LazyTensor,
+    dim: number,
+    heads: number,
+    options: { keyPaddingMask?: string; clsOnly?: boolean } = {},
+  ): string {
     const w = loadOnce(qkvW);
     const quantized = this.precision === 'int8';
     const [q, k, v] = ['q', 'k', 'v'].map((label, j) => {
       const input = j === 0 && options.clsOnly ? this.tokens(x, 0, 1) : x;
       const cols = columns(w, j * dim, (j + 1) * dim);
-      return quantized ? this.linear(input, `${name}.${label}`, cols, elements(qkvB, j * dim, (j + 1) * dim)) : this.g.op('MatMul', [input, this.param(`${name}.${label}.weight`, cols)]);
+      return quantized
+        ? this.linear(input, `${name}.${label}`, cols, elements(qkvB, j * dim, (j + 1) * dim))
+        : this.g.op('MatMul', [input, this.param(`${name}.${label}.weight`, cols)]);
     }) as [string, string, string];
-    return this.attention(q, k, v, heads, options.keyPaddingMask, quantized ? undefined : this.param(`${name}.qkv.bias`, qkvB));
+    return this.attention(
+      q,
+      k,
+      v,
+      heads,
+      options.keyPaddingMask,
+      quantized ? undefined : this.param(`${name}.qkv.bias`, qkvB),
+    );
   }
 
   /** Tokens [from, to) of [B, S, D] → [B, to - from, D]. */

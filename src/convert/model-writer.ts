@@ -7,9 +7,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { SAFE_INT8_WEIGHT_MAX } from '../cpu-features.js';
-import { pathExists } from '../fs-utils.js';
-import { FUSION_GRAPHS, IMAGE_MEAN, IMAGE_STD, MANIFEST_FORMAT, type ModelManifest } from '../model-manifest.js';
+import { SAFE_INT8_WEIGHT_MAX } from '../core/cpu-features.js';
+import { pathExists } from '../core/fs-utils.js';
+import { FUSION_GRAPHS, IMAGE_MEAN, IMAGE_STD, MANIFEST_FORMAT, type ModelManifest } from '../core/model-manifest.js';
 import type { AlbefWeights } from './albef-weights.js';
 import type { Arch } from './arch.js';
 import type { Precision } from './graph-layers.js';
@@ -32,7 +32,8 @@ export interface WriteModelOptions {
 }
 
 export async function writeModelDir(weights: AlbefWeights, options: WriteModelOptions): Promise<ModelManifest> {
-  if (endianness() !== 'LE') throw new Error('albef-embed convert needs a little-endian host (ONNX raw tensors are little-endian)');
+  if (endianness() !== 'LE')
+    throw new Error('albef-embed convert needs a little-endian host (ONNX raw tensors are little-endian)');
   const out = resolve(options.out);
   const log = options.log ?? (() => undefined);
   const exists = await pathExists(out);
@@ -42,12 +43,19 @@ export async function writeModelDir(weights: AlbefWeights, options: WriteModelOp
   await mkdir(tmp);
   try {
     const files: ModelManifest['files'] = {};
-    const write = async (file: string, graph: GraphBuilder, what: string, shareFrom?: StoredTensors): Promise<StoredTensors> => {
+    const write = async (
+      file: string,
+      graph: GraphBuilder,
+      what: string,
+      shareFrom?: StoredTensors,
+    ): Promise<StoredTensors> => {
       const started = Date.now();
       const r = await writeOnnx(join(tmp, file), graph, `ALBEF ${what} (${options.name})`, { shareFrom });
       files[file] = r.model;
       if (r.dataFile) files[r.dataFile] = r.data!;
-      log(`${file}: ${((r.model.bytes + (r.data?.bytes ?? 0)) / 1e6).toFixed(1)} MB in ${((Date.now() - started) / 1000).toFixed(1)} s${shareFrom ? ' (weights shared)' : ''}`);
+      log(
+        `${file}: ${((r.model.bytes + (r.data?.bytes ?? 0)) / 1e6).toFixed(1)} MB in ${((Date.now() - started) / 1000).toFixed(1)} s${shareFrom ? ' (weights shared)' : ''}`,
+      );
       return r.tensors;
     };
     const image = await write('image.onnx', buildVisionGraph(weights, options.precision), 'image tower');
@@ -55,8 +63,18 @@ export async function writeModelDir(weights: AlbefWeights, options: WriteModelOp
     let fusion: ModelManifest['fusion'];
     if (weights.hasFusion) {
       // The per-token graphs point into the towers' data files: no second copy of those weights on disk.
-      await write(FUSION_GRAPHS.image_states, buildVisionGraph(weights, options.precision, { states: true }), 'image tower, every token', image);
-      await write(FUSION_GRAPHS.text_states, buildTextGraph(weights, options.precision, { states: true }), 'text tower, every token', text);
+      await write(
+        FUSION_GRAPHS.image_states,
+        buildVisionGraph(weights, options.precision, { states: true }),
+        'image tower, every token',
+        image,
+      );
+      await write(
+        FUSION_GRAPHS.text_states,
+        buildTextGraph(weights, options.precision, { states: true }),
+        'text tower, every token',
+        text,
+      );
       await write(FUSION_GRAPHS.fusion, buildFusionGraph(weights, options.precision), 'fusion layers and ITM head');
       const temp = await weights.temp();
       fusion = { ...(temp === undefined ? {} : { temp }), graphs: { ...FUSION_GRAPHS } };
@@ -84,7 +102,13 @@ export async function writeModelDir(weights: AlbefWeights, options: WriteModelOp
   }
 }
 
-function buildManifest(arch: Arch, weights: AlbefWeights, options: WriteModelOptions, files: ModelManifest['files'], fusion: ModelManifest['fusion']): ModelManifest {
+function buildManifest(
+  arch: Arch,
+  weights: AlbefWeights,
+  options: WriteModelOptions,
+  files: ModelManifest['files'],
+  fusion: ModelManifest['fusion'],
+): ModelManifest {
   return {
     format: MANIFEST_FORMAT,
     name: options.name,
@@ -111,7 +135,9 @@ function buildManifest(arch: Arch, weights: AlbefWeights, options: WriteModelOpt
         lowercase: true,
       },
     },
-    ...(options.precision === 'int8' ? { quantization: { scheme: 'symmetric-per-output-channel' as const, weight_max: SAFE_INT8_WEIGHT_MAX } } : {}),
+    ...(options.precision === 'int8'
+      ? { quantization: { scheme: 'symmetric-per-output-channel' as const, weight_max: SAFE_INT8_WEIGHT_MAX } }
+      : {}),
     ...(fusion ? { fusion } : {}),
     source: options.source,
     files,

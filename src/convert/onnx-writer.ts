@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { open, rm } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type onnxProto from 'onnx-proto';
-import { byteLengthOf, GraphBuilder, onnx } from './onnx-builder.js';
+import { byteLengthOf, GraphBuilder, onnx, type DataTypeValue } from './onnx-builder.js';
 
 export const IR_VERSION = 8;
 export const OPSET = 17;
@@ -29,7 +29,10 @@ export interface FileInfo {
 }
 
 /** Where each external tensor of a written graph lives, by initializer name. */
-export type StoredTensors = Map<string, { location: string; offset: number; length: number; dims: number[]; dataType: number }>;
+export type StoredTensors = Map<
+  string,
+  { location: string; offset: number; length: number; dims: number[]; dataType: DataTypeValue }
+>;
 
 export interface WriteResult {
   model: FileInfo;
@@ -39,7 +42,12 @@ export interface WriteResult {
   tensors: StoredTensors;
 }
 
-export async function writeOnnx(path: string, graph: GraphBuilder, docString = '', options: { shareFrom?: StoredTensors } = {}): Promise<WriteResult> {
+export async function writeOnnx(
+  path: string,
+  graph: GraphBuilder,
+  docString = '',
+  options: { shareFrom?: StoredTensors } = {},
+): Promise<WriteResult> {
   const dataFile = `${basename(path)}.data`;
   const dataHash = createHash('sha256');
   const fh = await open(`${path}.data`, 'w');
@@ -66,7 +74,9 @@ export async function writeOnnx(path: string, graph: GraphBuilder, docString = '
       const data = await init.load();
       const expected = byteLengthOf(init);
       if (data.byteLength !== expected) {
-        throw new Error(`initializer ${init.name}: ${data.byteLength} bytes, expected ${expected} for dims [${init.dims}]`);
+        throw new Error(
+          `initializer ${init.name}: ${data.byteLength} bytes, expected ${expected} for dims [${init.dims.join(',')}]`,
+        );
       }
       // ONNX raw data is little-endian: typed arrays are, on every host convert() accepts (it checks).
       const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
@@ -82,7 +92,13 @@ export async function writeOnnx(path: string, graph: GraphBuilder, docString = '
       }
       dataHash.update(bytes);
       await writeAll(fh, bytes);
-      const stored = { location: dataFile, offset: padded, length: bytes.length, dims: init.dims, dataType: init.dataType };
+      const stored = {
+        location: dataFile,
+        offset: padded,
+        length: bytes.length,
+        dims: init.dims,
+        dataType: init.dataType,
+      };
       initializer.push({ ...external(init.name, stored), dims: init.dims, dataType: init.dataType });
       tensors.set(init.name, stored);
       offset = padded + bytes.length;

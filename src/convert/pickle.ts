@@ -62,7 +62,11 @@ export function unpickle(data: Uint8Array, options: UnpickleOptions = {}): unkno
 }
 
 /** Byte offset just past the STOP opcode of the pickle that starts at `start` (legacy torch files chain pickles). */
-export function unpickleWithEnd(data: Uint8Array, start: number, options: UnpickleOptions = {}): { value: unknown; end: number } {
+export function unpickleWithEnd(
+  data: Uint8Array,
+  start: number,
+  options: UnpickleOptions = {},
+): { value: unknown; end: number } {
   const u = new Unpickler(data, options, start);
   const value = u.load();
   return { value, end: u.position };
@@ -396,7 +400,8 @@ class Unpickler {
           // STACK_GLOBAL
           const name = this.pop();
           const module = this.pop();
-          if (typeof module !== 'string' || typeof name !== 'string') throw new PickleError('STACK_GLOBAL needs two strings');
+          if (typeof module !== 'string' || typeof name !== 'string')
+            throw new PickleError('STACK_GLOBAL needs two strings');
           this.stack.push(this.makeGlobal(module, name));
           break;
         }
@@ -475,7 +480,9 @@ class Unpickler {
           this.stack.push(this.persistent(this.pop()));
           break;
         default:
-          throw new PickleError(`unsupported pickle opcode 0x${op.toString(16).padStart(2, '0')} at byte ${this.pos - 1}`);
+          throw new PickleError(
+            `unsupported pickle opcode 0x${op.toString(16).padStart(2, '0')} at byte ${this.pos - 1}`,
+          );
       }
     }
   }

@@ -2,7 +2,7 @@
 // tests where the real weights cannot be had. Weights follow BERT/ViT initialisation scales
 // (normal, std 0.02; LayerNorm weight 1 ± noise) so activations look like a trained network's.
 
-import type { ModelManifest } from '../model-manifest.js';
+import type { ModelManifest } from '../core/model-manifest.js';
 import { AlbefWeights, albefTensorShapes, fusionTensorShapes, type TensorSource } from './albef-weights.js';
 import type { Arch } from './arch.js';
 import type { Precision } from './graph-layers.js';
@@ -36,7 +36,11 @@ export class SyntheticSource implements TensorSource {
     readonly seed = 1,
   ) {
     const grid = arch.checkpoint_image_res / arch.vision.patch;
-    this.shapes = new Map([...albefTensorShapes(arch, 'pretrain', arch.vision.mlp, grid), ...fusionTensorShapes(arch, 'pretrain'), ['temp', []]]);
+    this.shapes = new Map([
+      ...albefTensorShapes(arch, 'pretrain', arch.vision.mlp, grid),
+      ...fusionTensorShapes(arch, 'pretrain'),
+      ['temp', []],
+    ]);
   }
 
   shape(key: string): number[] | undefined {

@@ -12,7 +12,11 @@ import { bertLayer } from './bert-layer.js';
 import { Layers, transposed, type LazyTensor, type Precision } from './graph-layers.js';
 import { DataType, GraphBuilder } from './onnx-builder.js';
 
-export function buildTextGraph(w: AlbefWeights, precision: Precision, options: { states?: boolean } = {}): GraphBuilder {
+export function buildTextGraph(
+  w: AlbefWeights,
+  precision: Precision,
+  options: { states?: boolean } = {},
+): GraphBuilder {
   const { text: t, embed_dim } = w.arch;
   const g = new GraphBuilder(options.states ? 'albef_text_states' : 'albef_text');
   const L = new Layers(g, precision);
@@ -24,13 +28,37 @@ export function buildTextGraph(w: AlbefWeights, precision: Precision, options: {
 
   // Token type is always 0, so its row is folded into the position table.
   const posPlusType: Lazy = async () => {
-    const [pos, tt] = await Promise.all([w.source.read(key('embeddings.position_embeddings.weight')), w.source.read(key('embeddings.token_type_embeddings.weight'))]);
+    const [pos, tt] = await Promise.all([
+      w.source.read(key('embeddings.position_embeddings.weight')),
+      w.source.read(key('embeddings.token_type_embeddings.weight')),
+    ]);
     return pos.map((p, i) => p + tt[i % t.dim]!);
   };
-  const words = g.op('Gather', [L.param('word_embeddings', { dims: [t.vocab_size, t.dim], load: w.lazy(key('embeddings.word_embeddings.weight')) }), ids], { axis: 0 });
+  const words = g.op(
+    'Gather',
+    [
+      L.param('word_embeddings', {
+        dims: [t.vocab_size, t.dim],
+        load: w.lazy(key('embeddings.word_embeddings.weight')),
+      }),
+      ids,
+    ],
+    { axis: 0 },
+  );
   const seqLen = g.op('Shape', [ids], { start: 1, end: 2 });
-  const positions = g.op('Slice', [L.param('position_embeddings', { dims: [t.max_pos, t.dim], load: posPlusType }), g.int64s([0]), seqLen, g.int64s([0])]);
-  let x = L.layerNorm(g.op('Add', [words, positions]), 'embeddings.LayerNorm', vec(key('embeddings.LayerNorm.weight'), t.dim), vec(key('embeddings.LayerNorm.bias'), t.dim), t.ln_eps);
+  const positions = g.op('Slice', [
+    L.param('position_embeddings', { dims: [t.max_pos, t.dim], load: posPlusType }),
+    g.int64s([0]),
+    seqLen,
+    g.int64s([0]),
+  ]);
+  let x = L.layerNorm(
+    g.op('Add', [words, positions]),
+    'embeddings.LayerNorm',
+    vec(key('embeddings.LayerNorm.weight'), t.dim),
+    vec(key('embeddings.LayerNorm.bias'), t.dim),
+    t.ln_eps,
+  );
 
   // Key padding mask for the attention kernel: (1 - mask) * -10000 is added to masked keys' scores.
   const keyPaddingMask = g.op('Cast', [mask], { to: DataType.INT32 });
@@ -38,7 +66,12 @@ export function buildTextGraph(w: AlbefWeights, precision: Precision, options: {
     x = bertLayer(L, w, i, x, { keyPaddingMask, clsOnly: !options.states && i === t.fusion_layer - 1 });
   }
   const cls = L.squeezeToken(options.states ? L.tokens(x, 0, 1) : x);
-  const proj = L.linear(cls, 'text_proj', transposed(embed_dim, t.dim, w.lazy('text_proj.weight')), vec('text_proj.bias', embed_dim));
+  const proj = L.linear(
+    cls,
+    'text_proj',
+    transposed(embed_dim, t.dim, w.lazy('text_proj.weight')),
+    vec('text_proj.bias', embed_dim),
+  );
   g.rename(L.l2normalize(proj), 'embeddings');
   g.output('embeddings', DataType.FLOAT, ['batch', embed_dim]);
   if (options.states) {

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ASSETS_DIR } from '../paths.js';
+import { ASSETS_DIR } from '../core/paths.js';
 
 export const VOCAB_FILE = join(ASSETS_DIR, 'bert-base-uncased-vocab.txt');
 export const VOCAB_SHA256 = '07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3';

@@ -9,7 +9,7 @@
 // items whose client went away are dropped before they cost any inference. A request may pass a
 // timing record, which the batcher fills with its items' longest queue wait and batch run.
 
-import { DeadlineError, InferenceError, OverloadedError, PayloadTooLargeError } from '../errors.js';
+import { DeadlineError, InferenceError, OverloadedError, PayloadTooLargeError } from '../core/errors.js';
 
 export class ClientGoneError extends Error {
   constructor() {
@@ -24,7 +24,7 @@ export interface BatcherOptions<I, O> {
   maxWaitMs: number;
   /** Batches that may run at once, each on its own lane (session); default 1. */
   lanes?: number;
-  /** How long an idle tower waits for admitted items still being prepared to fill the batch. */
+  /** How long an idle tower waits for reserved items still being prepared to fill the batch. */
   fillWaitMs?: number;
   /**
    * After a batch of several items, how long the tower waits for the next arrival (ms, 0 = not at
@@ -87,7 +87,7 @@ interface Entry<I, O> {
 
 export class MicroBatcher<I, O> {
   private queue: Entry<I, O>[] = [];
-  /** Items admitted but still being prepared (fetched, decoded) before they are queued. */
+  /** Items reserved but still being prepared (fetched, decoded) before they are queued. */
   private reserved = 0;
   /** Moving average of a batch's run time, for Retry-After. */
   private batchMs = 100;
@@ -132,16 +132,23 @@ export class MicroBatcher<I, O> {
   }
 
   /**
-   * Throws OverloadedError unless `n` more items fit (queued plus admitted-and-preparing), or 413
+   * Throws OverloadedError unless `n` more items fit (queued plus reserved-and-preparing), or 413
    * when `n` is more than the whole queue holds: no retry could ever make room for it.
    */
   private checkRoom(n: number): void {
     if (n > this.options.maxQueue) {
-      throw new PayloadTooLargeError(`${n} items in one request, more than the ${this.options.name} queue holds (${this.options.maxQueue}): send fewer at a time or raise the queue limit`, undefined, 'too_many_items');
+      throw new PayloadTooLargeError(
+        `${n} items in one request, more than the ${this.options.name} queue holds (${this.options.maxQueue}): send fewer at a time or raise the queue limit`,
+        undefined,
+        'too_many_items',
+      );
     }
     if (this.queue.length + this.reserved + n > this.options.maxQueue) {
       this.options.onDropped?.('queue_full');
-      throw new OverloadedError(`the ${this.options.name} queue is full (${this.queue.length + this.reserved} waiting); retry later`, this.retryAfter());
+      throw new OverloadedError(
+        `the ${this.options.name} queue is full (${this.queue.length + this.reserved} waiting); retry later`,
+        this.retryAfter(),
+      );
     }
   }
 
@@ -175,21 +182,6 @@ export class MicroBatcher<I, O> {
     };
   }
 
-  /** `reserve` for a request whose items are all prepared together: call it once, with the inputs or with nothing. */
-  admit(n: number, options: SubmitOptions): (inputs?: I[]) => Promise<O>[] {
-    const places = this.reserve(n, options);
-    let used = false;
-    return (inputs) => {
-      if (used) throw new Error('admission already used');
-      used = true;
-      try {
-        return inputs ? places.enqueue(inputs) : [];
-      } finally {
-        places.release();
-      }
-    };
-  }
-
   /** Queues items atomically: all of them are accepted or none (a request never half-enters). */
   submitAll(inputs: I[], options: SubmitOptions): Promise<O>[] {
     this.checkRoom(inputs.length);
@@ -205,7 +197,15 @@ export class MicroBatcher<I, O> {
 
   private enqueue(input: I, options: SubmitOptions): Promise<O> {
     return new Promise<O>((resolve, reject) => {
-      const entry: Entry<I, O> = { input, enqueuedAt: performance.now(), deadline: options.deadline, signal: options.signal, timing: options.timing, resolve, reject };
+      const entry: Entry<I, O> = {
+        input,
+        enqueuedAt: performance.now(),
+        deadline: options.deadline,
+        signal: options.signal,
+        timing: options.timing,
+        resolve,
+        reject,
+      };
       const wait = options.deadline - Date.now();
       if (wait <= 0) {
         // Its fetch or decode outlasted the deadline: an idle tower would otherwise run it at once.
@@ -225,7 +225,11 @@ export class MicroBatcher<I, O> {
     this.queue.splice(i, 1);
     this.options.onQueueDepth?.(this.queue.length);
     this.options.onDropped?.('deadline');
-    entry.reject(new DeadlineError(`waited ${Math.round(performance.now() - entry.enqueuedAt)} ms in the ${this.options.name} queue, past the request deadline`));
+    entry.reject(
+      new DeadlineError(
+        `waited ${Math.round(performance.now() - entry.enqueuedAt)} ms in the ${this.options.name} queue, past the request deadline`,
+      ),
+    );
   }
 
   /** Starts a batch if one is due; `split`: the rest of a batch just started, due at once on a free lane. */
@@ -238,8 +242,9 @@ export class MicroBatcher<I, O> {
       const settling = this.settle(this.freeLanes[0]!);
       if (settling > 0) return this.wakeIn(settling);
       const waited = performance.now() - this.queue[0]!.enqueuedAt;
-      // Items admitted and still being prepared would fill this batch: give them fillWaitMs.
-      const hold = this.reserved > 0 ? Math.max(this.options.maxWaitMs, this.options.fillWaitMs ?? 0) : this.options.maxWaitMs;
+      // Items reserved and still being prepared would fill this batch: give them fillWaitMs.
+      const hold =
+        this.reserved > 0 ? Math.max(this.options.maxWaitMs, this.options.fillWaitMs ?? 0) : this.options.maxWaitMs;
       if (this.queue.length < this.options.maxBatch && waited < hold) return this.wakeIn(hold - waited);
     }
     if (this.waitTimer) clearTimeout(this.waitTimer);
@@ -271,7 +276,10 @@ export class MicroBatcher<I, O> {
     const now = performance.now();
     const endedAt = this.endedAt[lane]!;
     // The answered clients need the gap to reply at all, so it counts from the end or the last arrival.
-    const left = Math.min(gap - (now - Math.max(this.arrivedAt, endedAt)), Math.max(gap, this.batchMs / 4) - (now - endedAt));
+    const left = Math.min(
+      gap - (now - Math.max(this.arrivedAt, endedAt)),
+      Math.max(gap, this.batchMs / 4) - (now - endedAt),
+    );
     return left > 0 ? Math.ceil(left) : 0;
   }
 
@@ -323,8 +331,12 @@ export class MicroBatcher<I, O> {
     if (batch.length > 0) {
       const started = performance.now();
       try {
-        const outputs = await this.options.run(batch.map((e) => e.input), lane);
-        if (outputs.length !== batch.length) throw new Error(`batch returned ${outputs.length} outputs for ${batch.length} inputs`);
+        const outputs = await this.options.run(
+          batch.map((e) => e.input),
+          lane,
+        );
+        if (outputs.length !== batch.length)
+          throw new Error(`batch returned ${outputs.length} outputs for ${batch.length} inputs`);
         const ms = performance.now() - started;
         this.batchMs = 0.8 * this.batchMs + 0.2 * ms;
         this.options.onBatch?.(batch.length, ms);
@@ -339,7 +351,10 @@ export class MicroBatcher<I, O> {
           e.resolve(outputs[i]!);
         }
       } catch (e) {
-        const err = new InferenceError(`inference failed for a batch of ${batch.length} on ${this.options.name}: ${(e as Error).message}`, { cause: e });
+        const err = new InferenceError(
+          `inference failed for a batch of ${batch.length} on ${this.options.name}: ${(e as Error).message}`,
+          { cause: e },
+        );
         for (const entry of batch) entry.reject(err);
       }
     }

@@ -10,7 +10,12 @@ const DROPPED = /[,.'!?"()*#:;~]/g;
  * whitespace → one space; strip trailing newlines, then spaces; keep the first `maxWords` words.
  */
 export function preCaption(caption: string, maxWords: number): string {
-  let c = caption.toLowerCase().replace(DROPPED, '').replaceAll('-', ' ').replaceAll('/', ' ').replaceAll('<person>', 'person');
+  let c = caption
+    .toLowerCase()
+    .replace(DROPPED, '')
+    .replaceAll('-', ' ')
+    .replaceAll('/', ' ')
+    .replaceAll('<person>', 'person');
   c = c.replace(WS_RUN, ' ');
   c = c.replace(/\n+$/, '').replace(/^ +| +$/g, '');
   const words = c.split(' ');

@@ -2,9 +2,9 @@
 
 import { access, readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { AppError } from '../errors.js';
-import { pathExists } from '../fs-utils.js';
-import { checkManifest, type ModelManifest } from '../model-manifest.js';
+import { AppError } from '../core/errors.js';
+import { pathExists } from '../core/fs-utils.js';
+import { checkManifest, type ModelManifest } from '../core/model-manifest.js';
 
 export class ModelDirError extends AppError {
   constructor(message: string) {
@@ -30,7 +30,9 @@ export async function readModelDir(dirArg: string): Promise<ModelFiles> {
     manifest = JSON.parse(await readFile(manifestPath, 'utf8'));
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw new ModelDirError(err.code === 'ENOENT' ? `${dir} is not a model directory (no model.json)` : `${manifestPath}: ${err.message}`);
+    throw new ModelDirError(
+      err.code === 'ENOENT' ? `${dir} is not a model directory (no model.json)` : `${manifestPath}: ${err.message}`,
+    );
   }
   const problems = checkManifest(manifest);
   if (problems.length) throw new ModelDirError(`${manifestPath} is not a valid model manifest: ${problems.join('; ')}`);
@@ -43,13 +45,24 @@ export async function readModelDir(dirArg: string): Promise<ModelFiles> {
     });
   }
   const graphs = m.fusion?.graphs;
-  const fusion = graphs && { imageStates: join(dir, graphs.image_states), textStates: join(dir, graphs.text_states), fusion: join(dir, graphs.fusion) };
+  const fusion = graphs && {
+    imageStates: join(dir, graphs.image_states),
+    textStates: join(dir, graphs.text_states),
+    fusion: join(dir, graphs.fusion),
+  };
   for (const p of fusion ? Object.values(fusion) : []) {
     await access(p).catch(() => {
       throw new ModelDirError(`${dir}: ${p.slice(dir.length + 1)} is missing`);
     });
   }
-  return { dir, manifest: m, imagePath, textPath, vocabText: await readFile(join(dir, 'vocab.txt'), 'utf8'), ...(fusion ? { fusion } : {}) };
+  return {
+    dir,
+    manifest: m,
+    imagePath,
+    textPath,
+    vocabText: await readFile(join(dir, 'vocab.txt'), 'utf8'),
+    ...(fusion ? { fusion } : {}),
+  };
 }
 
 export class NoModelsError extends AppError {
@@ -76,7 +89,9 @@ export async function findModelDirs(paths: string[]): Promise<string[]> {
       continue;
     }
     const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
-    for (const e of entries.filter((d) => d.isDirectory() && !d.name.startsWith('.')).sort((a, b) => a.name.localeCompare(b.name))) {
+    for (const e of entries
+      .filter((d) => d.isDirectory() && !d.name.startsWith('.'))
+      .sort((a, b) => a.name.localeCompare(b.name))) {
       if (await pathExists(join(dir, e.name, 'model.json'))) found.push(join(dir, e.name));
     }
   }

@@ -2,19 +2,19 @@
 // micro-batcher per tower that feeds it; and, for models with the fusion part, the image–text
 // matching graphs (matching.ts).
 
-import { cpuFeatures, type CpuFeatures } from '../cpu-features.js';
-import { ModelNotFoundError } from '../errors.js';
-import type { Metrics, Tower } from '../metrics.js';
-import type { ModelManifest } from '../model-manifest.js';
+import { cpuFeatures, type CpuFeatures } from '../core/cpu-features.js';
+import { ModelNotFoundError } from '../core/errors.js';
+import type { Metrics, Tower } from '../core/metrics.js';
+import type { ModelManifest } from '../core/model-manifest.js';
 import { MicroBatcher } from './batcher.js';
-import type { InferenceGate } from './inference-gate.js';
-import { MatchingTowers, type MatchingSessions } from './matching.js';
+import type { DecodeGate } from '../imaging/decode-gate.js';
+import { MatchingTowers, type MatchingSessions } from './matching-towers.js';
 import { readModelDir } from './model-dir.js';
 import { modelWarnings } from './model-warnings.js';
 import { threadsPerSession } from './ort-session.js';
 import { maxBatchFor } from './providers.js';
 import { paddedTokenFeeds } from './token-feeds.js';
-import { Session, splitBatch, type ProviderChoice, type SkippedProvider } from './sessions.js';
+import { Session, splitBatch, type ProviderChoice, type SkippedProvider } from './session.js';
 import { WordPieceTokenizer } from './tokenizer.js';
 
 export interface PoolOptions {
@@ -30,7 +30,7 @@ export interface PoolOptions {
   batchFillWaitMs?: number;
   batchSettleMs?: number;
   /** Told about every inference on the CPU, so that image decodes can keep out of its way. */
-  gate?: InferenceGate;
+  gate?: DecodeGate;
   maxQueueImages: number;
   maxQueueTexts: number;
   metrics?: Metrics;
@@ -111,31 +111,40 @@ export class LoadedModel {
       ...hooks('text'),
     });
     this.matching = matchingSessions
-      ? new MatchingTowers(manifest, matchingSessions, { pad: tokenizer.padId, cls: tokenizer.clsId }, {
-          maxBatchImages: maxBatchFor('image', options.maxBatchImages, matchingSessions.imageStates.provider),
-          maxBatchTexts: maxBatchFor('text', options.maxBatchTexts, matchingSessions.textStates.provider),
-          maxBatchPairs: options.maxBatchPairs ?? 32,
-          maxQueueImages: options.maxQueueImages,
-          maxQueueTexts: options.maxQueueTexts,
-          maxQueuePairs: options.maxQueuePairs ?? 1024,
-          batchWaitMs: options.batchWaitMs,
-          batchFillWaitMs: options.batchFillWaitMs,
-          stateCacheImages: options.stateCacheImages ?? 0,
-          cacheEvents: {
-            onHit: () => m?.stateCache.inc({ model: name, result: 'hit' }),
-            onMiss: () => m?.stateCache.inc({ model: name, result: 'miss' }),
-            onShared: () => m?.stateCache.inc({ model: name, result: 'shared' }),
-            onSize: (n) => m?.stateCacheEntries.set({ model: name }, n),
+      ? new MatchingTowers(
+          manifest,
+          matchingSessions,
+          { pad: tokenizer.padId, cls: tokenizer.clsId },
+          {
+            maxBatchImages: maxBatchFor('image', options.maxBatchImages, matchingSessions.imageStates.provider),
+            maxBatchTexts: maxBatchFor('text', options.maxBatchTexts, matchingSessions.textStates.provider),
+            maxBatchPairs: options.maxBatchPairs ?? 32,
+            maxQueueImages: options.maxQueueImages,
+            maxQueueTexts: options.maxQueueTexts,
+            maxQueuePairs: options.maxQueuePairs ?? 1024,
+            batchWaitMs: options.batchWaitMs,
+            batchFillWaitMs: options.batchFillWaitMs,
+            stateCacheImages: options.stateCacheImages ?? 0,
+            cacheEvents: {
+              onHit: () => m?.stateCache.inc({ model: name, result: 'hit' }),
+              onMiss: () => m?.stateCache.inc({ model: name, result: 'miss' }),
+              onShared: () => m?.stateCache.inc({ model: name, result: 'shared' }),
+              onSize: (n) => m?.stateCacheEntries.set({ model: name }, n),
+            },
+            onGate: (session, run) => this.onGate([session], run),
+            hooks,
           },
-          onGate: (session, run) => this.onGate([session], run),
-          hooks,
-        })
+        )
       : undefined;
   }
 
   /** What the model serves: embeddings always; zero-shot needs the temperature; re-ranking the loaded fusion graphs. */
   get capabilities(): Capability[] {
-    return ['embed', ...(this.matching ? (['rerank'] as const) : []), ...(this.manifest.fusion?.temp !== undefined ? (['classify'] as const) : [])];
+    return [
+      'embed',
+      ...(this.matching ? (['rerank'] as const) : []),
+      ...(this.manifest.fusion?.temp !== undefined ? (['classify'] as const) : []),
+    ];
   }
 
   /**
@@ -195,7 +204,8 @@ export class LoadedModel {
   /** One inference per session, so that the first requests do not pay for lazy initialisation. */
   async warmup(): Promise<void> {
     for (let lane = 0; lane < this.text.length; lane++) await this.runTexts([[this.tokenizer.clsId]], lane);
-    for (let lane = 0; lane < this.image.length; lane++) await this.runImages([new Uint8Array(3 * this.manifest.preprocessing.image.size ** 2)], lane);
+    for (let lane = 0; lane < this.image.length; lane++)
+      await this.runImages([new Uint8Array(3 * this.manifest.preprocessing.image.size ** 2)], lane);
     await this.matching?.warmup();
   }
 
@@ -217,23 +227,40 @@ export class ModelPool {
     try {
       for (const dir of dirs) {
         const files = await readModelDir(dir);
-        if (models.has(files.manifest.name)) throw new Error(`two model directories are named ${JSON.stringify(files.manifest.name)} (${dir})`);
+        if (models.has(files.manifest.name))
+          throw new Error(`two model directories are named ${JSON.stringify(files.manifest.name)} (${dir})`);
         const nImage = options.imageSessions ?? 1;
         const nText = options.textSessions ?? 1;
         const open = (path: string, n: number) =>
-          Array.from({ length: n }, () => Session.create(path, { provider: options.provider, precision: files.manifest.precision, intraOpThreads: threadsPerSession(options.intraOpThreads, n) }));
+          Array.from({ length: n }, () =>
+            Session.create(path, {
+              provider: options.provider,
+              precision: files.manifest.precision,
+              intraOpThreads: threadsPerSession(options.intraOpThreads, n),
+            }),
+          );
         // The matching graphs run one after another for a request (states, then pairs), so they share
         // one worker thread (a thread and a module load less each, and no oversubscribed CPU among them).
         const f = options.fusion !== false ? files.fusion : undefined;
         const matchingSessions = f
-          ? Session.createShared([f.imageStates, f.textStates, f.fusion], { provider: options.provider, precision: files.manifest.precision, intraOpThreads: threadsPerSession(options.intraOpThreads, 1) })
+          ? Session.createShared([f.imageStates, f.textStates, f.fusion], {
+              provider: options.provider,
+              precision: files.manifest.precision,
+              intraOpThreads: threadsPerSession(options.intraOpThreads, 1),
+            })
           : Promise.resolve([]);
         // All settle before anything is thrown: a session still loading on its worker when the
         // process exits after a load error can take the process down by a signal instead of exit 1.
-        const created = await Promise.allSettled([...open(files.imagePath, nImage), ...open(files.textPath, nText), matchingSessions]);
+        const created = await Promise.allSettled([
+          ...open(files.imagePath, nImage),
+          ...open(files.textPath, nText),
+          matchingSessions,
+        ]);
         const failed = created.find((c) => c.status === 'rejected');
         if (failed) {
-          await Promise.all(created.flatMap((c) => (c.status === 'fulfilled' ? [c.value].flat().map((s) => s.release()) : [])));
+          await Promise.all(
+            created.flatMap((c) => (c.status === 'fulfilled' ? [c.value].flat().map((s) => s.release()) : [])),
+          );
           throw failed.reason;
         }
         const sessions = created.map((c) => (c as PromiseFulfilledResult<Session | Session[]>).value);
@@ -242,7 +269,19 @@ export class ModelPool {
         const [imageStates, textStates, fusion] = sessions[nImage + nText] as Session[];
         const matching = fusion ? { imageStates: imageStates!, textStates: textStates!, fusion } : undefined;
         const warnings = modelWarnings(files.manifest, files.dir, cpu);
-        models.set(files.manifest.name, new LoadedModel(files.dir, files.manifest, new WordPieceTokenizer(files.vocabText), image, text, options, warnings, matching));
+        models.set(
+          files.manifest.name,
+          new LoadedModel(
+            files.dir,
+            files.manifest,
+            new WordPieceTokenizer(files.vocabText),
+            image,
+            text,
+            options,
+            warnings,
+            matching,
+          ),
+        );
       }
     } catch (e) {
       await Promise.all([...models.values()].map((m) => m.release().catch(() => undefined)));

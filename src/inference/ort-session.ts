@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import ort from 'onnxruntime-node';
-import { usableCpus } from '../cpus.js';
+import { usableCpus } from '../core/cpus.js';
 import { selectProvider, type Provider, type ProviderChoice, type SkippedProvider } from './providers.js';
 
 export type { Provider, ProviderChoice, SkippedProvider } from './providers.js';
@@ -59,7 +59,8 @@ export async function firstInference(session: ort.InferenceSession): Promise<voi
   }
   const out = await session.run(feeds);
   for (const [name, t] of Object.entries(out)) {
-    if (t.type === 'float32' && !(t.data as Float32Array).every(Number.isFinite)) throw new Error(`its first inference gave non-finite values in ${name}`);
+    if (t.type === 'float32' && !(t.data as Float32Array).every(Number.isFinite))
+      throw new Error(`its first inference gave non-finite values in ${name}`);
   }
 }
 
@@ -81,12 +82,26 @@ async function open(path: string, provider: Provider, o: SessionOptions): Promis
  * `npm run onnxruntime:cuda12` runs it on purpose, and npm 10 runs it unless told to skip).
  */
 export function cudaBinariesInstalled(): boolean {
-  const binding = join(dirname(createRequire(import.meta.url).resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch);
+  const binding = join(
+    dirname(createRequire(import.meta.url).resolve('onnxruntime-node')),
+    '..',
+    'bin',
+    'napi-v6',
+    process.platform,
+    process.arch,
+  );
   return existsSync(join(binding, 'libonnxruntime_providers_cuda.so'));
 }
 
-export async function createOrtSession(path: string, o: SessionOptions): Promise<{ session: ort.InferenceSession; provider: Provider; skipped: SkippedProvider[] }> {
+export async function createOrtSession(
+  path: string,
+  o: SessionOptions,
+): Promise<{ session: ort.InferenceSession; provider: Provider; skipped: SkippedProvider[] }> {
   const cuda = o.provider === 'default' && cudaBinariesInstalled();
-  const { value: session, provider, skipped } = await selectProvider(o.provider, o.precision, (p) => open(path, p, o), cuda);
+  const {
+    value: session,
+    provider,
+    skipped,
+  } = await selectProvider(o.provider, o.precision, (p) => open(path, p, o), cuda);
   return { session, provider, skipped };
 }

@@ -32,13 +32,15 @@ export function candidates(choice: ProviderChoice, cudaInstalled = false): Provi
 export function precisionRefusal(provider: Provider, precision: string | undefined): string | undefined {
   // The CPU runs all three (fp16 through float32 casts: test/precision.test.ts). ORT's GPU providers
   // have no DynamicQuantizeMatMul kernel: it would run on the CPU with copies on both sides.
-  if (provider !== 'cpu' && precision === 'int8') return 'int8 models run on the CPU only (their DynamicQuantizeMatMul nodes have no GPU kernel): use an fp16 or fp32 model on a GPU';
+  if (provider !== 'cpu' && precision === 'int8')
+    return 'int8 models run on the CPU only (their DynamicQuantizeMatMul nodes have no GPU kernel): use an fp16 or fp32 model on a GPU';
   return undefined;
 }
 
 const NEEDS: Record<Exclude<Provider, 'cpu'>, string> = {
   cuda: "the CUDA provider needs onnxruntime-node's CUDA 12 binaries, installed by ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci, with CUDA 12, cuDNN 9 and an NVIDIA GPU",
-  webgpu: 'WebGPU needs a Vulkan loader, libvulkan.so.1, and a GPU driver with a Vulkan ICD; in containers NVIDIA_DRIVER_CAPABILITIES must include graphics',
+  webgpu:
+    'WebGPU needs a Vulkan loader, libvulkan.so.1, and a GPU driver with a Vulkan ICD; in containers NVIDIA_DRIVER_CAPABILITIES must include graphics',
 };
 
 /** ORT's message without its source location and assertion text, plus what the provider needs when it did not start. */
@@ -80,7 +82,12 @@ export interface Selected<T> {
  * another: only `auto` and `default` fall through. The CPU provider's own errors (a corrupt file,
  * say) are thrown as they are, except under `auto`, whose error names every provider tried.
  */
-export async function selectProvider<T>(choice: ProviderChoice, precision: string | undefined, attempt: (p: Provider) => Promise<T>, cudaInstalled = false): Promise<Selected<T>> {
+export async function selectProvider<T>(
+  choice: ProviderChoice,
+  precision: string | undefined,
+  attempt: (p: Provider) => Promise<T>,
+  cudaInstalled = false,
+): Promise<Selected<T>> {
   const skipped: SkippedProvider[] = [];
   for (const provider of candidates(choice, cudaInstalled)) {
     const refusal = precisionRefusal(provider, precision);

@@ -11,13 +11,17 @@ const MAX_CHARS_PER_WORD = 100;
 
 // Character classes: ASCII answered by code point, the rest by Unicode property (regex tests cost
 // about as much as the whole WordPiece lookup when run on every letter).
-const isWhitespace = (ch: string, cp: number): boolean => cp === 32 || cp === 9 || cp === 10 || cp === 13 || (cp > 127 && /\p{Zs}/u.test(ch));
-const isControl = (ch: string, cp: number): boolean => (cp < 128 ? (cp < 32 || cp === 127) && cp !== 9 && cp !== 10 && cp !== 13 : /[\p{Cc}\p{Cf}]/u.test(ch));
+const isWhitespace = (ch: string, cp: number): boolean =>
+  cp === 32 || cp === 9 || cp === 10 || cp === 13 || (cp > 127 && /\p{Zs}/u.test(ch));
+const isControl = (ch: string, cp: number): boolean =>
+  cp < 128 ? (cp < 32 || cp === 127) && cp !== 9 && cp !== 10 && cp !== 13 : /[\p{Cc}\p{Cf}]/u.test(ch);
 function isPunctuation(ch: string): boolean {
   const cp = ch.codePointAt(0)!;
-  if ((cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) || (cp >= 123 && cp <= 126)) return true;
+  if ((cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) || (cp >= 123 && cp <= 126))
+    return true;
   return cp > 127 && /\p{P}/u.test(ch);
 }
+// eslint-disable-next-line no-control-regex -- every ASCII code, control characters included
 const ASCII = /^[\x00-\x7f]*$/;
 function isCjk(cp: number): boolean {
   return (
@@ -115,7 +119,8 @@ export class WordPieceTokenizer {
   private wordPiece(word: string): string[] {
     // Greedy matching walks code points; without surrogate pairs those are the string's own indices.
     const chars = /[\ud800-\udfff]/.test(word) ? Array.from(word) : word;
-    const span = (from: number, to: number): string => (typeof chars === 'string' ? chars.slice(from, to) : chars.slice(from, to).join(''));
+    const span = (from: number, to: number): string =>
+      typeof chars === 'string' ? chars.slice(from, to) : chars.slice(from, to).join('');
     if (chars.length > MAX_CHARS_PER_WORD) return ['[UNK]'];
     const pieces: string[] = [];
     let start = 0;

@@ -7,7 +7,7 @@ import { lookup as dnsLookup } from 'node:dns/promises';
 import type { LookupAddress } from 'node:dns';
 import { isIP } from 'node:net';
 import { Agent, request, type Dispatcher } from 'undici';
-import { BadRequestError, PayloadTooLargeError, UpstreamFetchError } from '../errors.js';
+import { BadRequestError, PayloadTooLargeError, UpstreamFetchError } from '../core/errors.js';
 import { isForbiddenAddress } from './address-policy.js';
 
 export type Resolver = (hostname: string) => Promise<LookupAddress[]>;
@@ -34,7 +34,11 @@ class ForbiddenAddressError extends BadRequestError {
     readonly address: string,
     index?: number,
   ) {
-    super(`item ${index ?? 0}: image URL host ${host} resolves to ${address}, a private or reserved address (start with --allow-private-urls to permit)`, index, 'url_not_allowed');
+    super(
+      `item ${index ?? 0}: image URL host ${host} resolves to ${address}, a private or reserved address (start with --allow-private-urls to permit)`,
+      index,
+      'url_not_allowed',
+    );
   }
 }
 
@@ -54,7 +58,7 @@ export class UrlFetcher {
             (addrs) => {
               const a = addrs[0]!;
               options.onConnect?.(a.address, hostname);
-              if ((opts as { all?: boolean }).all) callback(null, addrs as never);
+              if ((opts as { all?: boolean }).all) callback(null, addrs);
               else callback(null, a.address, a.family);
             },
             (e: Error) => callback(e as NodeJS.ErrnoException, '', 0),
@@ -82,7 +86,12 @@ export class UrlFetcher {
   }
 
   private checkUrl(raw: string, index?: number): URL {
-    if (raw.length > MAX_URL_LENGTH) throw new BadRequestError(`item ${index ?? 0}: URL longer than ${MAX_URL_LENGTH} characters`, index, 'invalid_url');
+    if (raw.length > MAX_URL_LENGTH)
+      throw new BadRequestError(
+        `item ${index ?? 0}: URL longer than ${MAX_URL_LENGTH} characters`,
+        index,
+        'invalid_url',
+      );
     let url: URL;
     try {
       url = new URL(raw);
@@ -90,9 +99,14 @@ export class UrlFetcher {
       throw new BadRequestError(`item ${index ?? 0}: not a valid URL`, index, 'invalid_url');
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new BadRequestError(`item ${index ?? 0}: only http and https image URLs are fetched, not ${url.protocol}`, index, 'url_not_allowed');
+      throw new BadRequestError(
+        `item ${index ?? 0}: only http and https image URLs are fetched, not ${url.protocol}`,
+        index,
+        'url_not_allowed',
+      );
     }
-    if (url.username || url.password) throw new BadRequestError(`item ${index ?? 0}: URLs with credentials are refused`, index, 'url_not_allowed');
+    if (url.username || url.password)
+      throw new BadRequestError(`item ${index ?? 0}: URLs with credentials are refused`, index, 'url_not_allowed');
     // The WHATWG parser has already normalised decimal/octal/hex IPv4 spellings to dotted quads.
     const host = url.hostname.replace(/^\[|\]$/g, '');
     if (isIP(host) && this.forbidden(host)) throw new ForbiddenAddressError(host, host, index);
@@ -119,8 +133,14 @@ export class UrlFetcher {
       if (REDIRECTS.has(res.statusCode)) {
         res.body.resume();
         const location = res.headers.location;
-        if (typeof location !== 'string') throw new UpstreamFetchError(`item ${index ?? 0}: redirect without a Location from ${url.host}`, index);
-        if (hop >= this.options.maxRedirects) throw new UpstreamFetchError(`item ${index ?? 0}: more than ${this.options.maxRedirects} redirects`, index, 'url_too_many_redirects');
+        if (typeof location !== 'string')
+          throw new UpstreamFetchError(`item ${index ?? 0}: redirect without a Location from ${url.host}`, index);
+        if (hop >= this.options.maxRedirects)
+          throw new UpstreamFetchError(
+            `item ${index ?? 0}: more than ${this.options.maxRedirects} redirects`,
+            index,
+            'url_too_many_redirects',
+          );
         url = this.checkUrl(new URL(location, url).href, index);
         continue;
       }
@@ -131,7 +151,11 @@ export class UrlFetcher {
       const declared = Number(res.headers['content-length']);
       if (Number.isFinite(declared) && declared > this.options.maxBytes) {
         res.body.destroy();
-        throw new PayloadTooLargeError(`item ${index ?? 0}: the image at ${url.host} is ${declared} bytes, over the limit of ${this.options.maxBytes}`, index, 'url_too_large');
+        throw new PayloadTooLargeError(
+          `item ${index ?? 0}: the image at ${url.host} is ${declared} bytes, over the limit of ${this.options.maxBytes}`,
+          index,
+          'url_too_large',
+        );
       }
       const chunks: Buffer[] = [];
       let size = 0;
@@ -140,7 +164,11 @@ export class UrlFetcher {
           size += (chunk as Buffer).length;
           if (size > this.options.maxBytes) {
             res.body.destroy();
-            throw new PayloadTooLargeError(`item ${index ?? 0}: the image at ${url.host} is over the limit of ${this.options.maxBytes} bytes`, index, 'url_too_large');
+            throw new PayloadTooLargeError(
+              `item ${index ?? 0}: the image at ${url.host} is over the limit of ${this.options.maxBytes} bytes`,
+              index,
+              'url_too_large',
+            );
           }
           chunks.push(chunk as Buffer);
         }
@@ -152,19 +180,34 @@ export class UrlFetcher {
   }
 
   private wrap(e: unknown, url: URL, index: number | undefined, deadline: AbortSignal): Error {
-    if (e instanceof ForbiddenAddressError && e.index !== index) return new ForbiddenAddressError(e.host, e.address, index);
+    if (e instanceof ForbiddenAddressError && e.index !== index)
+      return new ForbiddenAddressError(e.host, e.address, index);
     if (e instanceof BadRequestError || e instanceof PayloadTooLargeError || e instanceof UpstreamFetchError) return e;
     const cause = (e as { cause?: unknown }).cause;
     // Refusals raised inside the agent's DNS lookup do not know the item: name it here.
     if (cause instanceof ForbiddenAddressError) return new ForbiddenAddressError(cause.host, cause.address, index);
-    if (cause instanceof UpstreamFetchError) return new UpstreamFetchError(cause.message.replace(/^item \d+/, `item ${index ?? 0}`), index, cause.code);
+    if (cause instanceof UpstreamFetchError)
+      return new UpstreamFetchError(cause.message.replace(/^item \d+/, `item ${index ?? 0}`), index, cause.code);
     if (cause instanceof BadRequestError) return cause;
     const code = (e as { code?: string }).code;
     if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') {
-      return new PayloadTooLargeError(`item ${index ?? 0}: the image at ${url.host} is over the limit of ${this.options.maxBytes} bytes`, index, 'url_too_large');
+      return new PayloadTooLargeError(
+        `item ${index ?? 0}: the image at ${url.host} is over the limit of ${this.options.maxBytes} bytes`,
+        index,
+        'url_too_large',
+      );
     }
-    if (deadline.aborted || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
-      return new UpstreamFetchError(`item ${index ?? 0}: fetching ${url.host} took longer than ${this.options.timeoutMs} ms`, index, 'url_timeout');
+    if (
+      deadline.aborted ||
+      code === 'UND_ERR_HEADERS_TIMEOUT' ||
+      code === 'UND_ERR_BODY_TIMEOUT' ||
+      code === 'UND_ERR_CONNECT_TIMEOUT'
+    ) {
+      return new UpstreamFetchError(
+        `item ${index ?? 0}: fetching ${url.host} took longer than ${this.options.timeoutMs} ms`,
+        index,
+        'url_timeout',
+      );
     }
     return new UpstreamFetchError(`item ${index ?? 0}: cannot fetch from ${url.host}: ${(e as Error).message}`, index);
   }

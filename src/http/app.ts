@@ -1,0 +1,233 @@
+// Builds the Fastify app: plugins, cross-cutting hooks (request ids, auth, metrics), the JSON error
+// contract, OpenAPI, and the routes. The process entry (server.ts) and the tests both use it.
+
+import { createHash, timingSafeEqual } from 'node:crypto';
+import cors from '@fastify/cors';
+import multipart from '@fastify/multipart';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Config } from '../service/config.js';
+import { errorBody, isOpenAIPath, withOpenAIErrorSchemas, type ErrorShape } from './error-body.js';
+import { AppError, OverloadedError, UnauthorizedError } from '../core/errors.js';
+import { ClientGoneError } from '../inference/batcher.js';
+import { Metrics } from '../core/metrics.js';
+import { embedImageRoutes } from './routes/embed-image.js';
+import { embedTextRoutes } from './routes/embed-text.js';
+import { healthRoutes } from './routes/health.js';
+import { metricsRoutes } from './routes/metrics.js';
+import { modelRoutes } from './routes/models.js';
+import { openaiEmbeddingRoutes } from './routes/openai-embeddings.js';
+import { classifyRoutes } from './routes/classify.js';
+import { openaiModelRoutes } from './routes/openai-models.js';
+import { rerankRoutes } from './routes/rerank.js';
+import { uiRoutes } from './routes/ui.js';
+import { PACKAGE_VERSION } from '../core/paths.js';
+import { SHARED_SCHEMAS } from './schemas.js';
+import { Service, type ServiceOptions } from '../service/service.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    service: Service;
+  }
+  interface FastifyContextConfig {
+    /** answers without an API key (the web page and its files) */
+    openRoute?: boolean;
+  }
+}
+
+export type App = FastifyInstance;
+
+/** Routes that answer without an API key: probes and scrapes come from the platform, not clients. */
+const OPEN_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
+
+export interface BuildOptions extends ServiceOptions {
+  logger?: FastifyServerOptions['logger'];
+}
+
+const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+
+export async function buildApp(config: Config, options: BuildOptions = {}): Promise<App> {
+  const app = Fastify({
+    logger: options.logger ?? { level: config.logLevel },
+    bodyLimit: config.bodyLimitBytes,
+    requestIdHeader: 'x-request-id',
+    // Requests that still reach a closing server are served (the service drains, answering with
+    // `connection: close`) or refused in the API's error shape, never with Fastify's own 503 body.
+    return503OnClosing: false,
+    forceCloseConnections: 'idle',
+    // `example` is OpenAPI's annotation (in the named schemas), not a validation keyword.
+    ajv: {
+      customOptions: {
+        coerceTypes: false,
+        removeAdditional: false,
+        useDefaults: true,
+        allErrors: false,
+        keywords: ['example'],
+      },
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const metrics = new Metrics();
+  app.decorate('service', new Service(config, metrics, options));
+  for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
+  app.addHook('onRoute', (route) => {
+    if (isOpenAIPath(route.url) && route.schema?.response)
+      route.schema.response = withOpenAIErrorSchemas(route.schema.response);
+  });
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
+
+  if (config.apiKey.length > 0) {
+    const keys = config.apiKey.map(digest);
+    app.addHook('onRequest', async (req) => {
+      const path = req.url.split('?')[0]!;
+      if (OPEN_ROUTES.has(path) || req.routeOptions.config.openRoute) return;
+      const auth = req.headers.authorization;
+      const given = auth?.startsWith('Bearer ')
+        ? auth.slice(7).trim()
+        : (req.headers['x-api-key'] as string | undefined);
+      // Compare fixed-length digests in constant time, against every key.
+      const g = digest(given ?? '');
+      let ok = false;
+      for (const k of keys) ok = timingSafeEqual(g, k) || ok;
+      if (!given || !ok) throw new UnauthorizedError();
+    });
+  }
+
+  // While draining, each finished response closes its connection, so keep-alive sockets do not hold
+  // the shutdown open until their idle timeout.
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (app.service.phase === 'draining') void reply.header('connection', 'close');
+    return payload;
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    metrics.requests.inc({ method: req.method, route, status: String(reply.statusCode) });
+    metrics.requestDuration.observe({ route }, reply.elapsedTime / 1000);
+  });
+
+  app.setErrorHandler((err: FastifyError | AppError, req, reply) => {
+    const shape = describeError(err);
+    const { status, code, message } = shape;
+    if (err instanceof ClientGoneError) {
+      req.log.debug('client went away before inference');
+    } else if (status === 503 || status === 504) {
+      req.log.warn({ code, status }, message); // load shedding: expected under overload, no stack
+    } else if (status >= 500) {
+      req.log.error({ err }, 'request failed');
+    } else {
+      req.log.info({ code, status }, message);
+    }
+    if (err instanceof OverloadedError) reply.header('retry-after', String(err.retryAfterS));
+    void reply.status(status).send(errorBody(shape, req.url, req.id));
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    const path = req.url.split('?')[0]!;
+    void reply
+      .status(404)
+      .send(errorBody({ status: 404, code: 'not_found', message: `no route ${req.method} ${path}` }, path, req.id));
+  });
+
+  if (config.cors) await app.register(cors, { origin: true });
+
+  await app.register(multipart, {
+    limits: {
+      fileSize: config.maxImageBytes,
+      files: config.maxItems,
+      // /classify repeats a `labels` field per label.
+      fields: config.maxItems + 16,
+      fieldSize: 16 * 1024,
+      parts: 2 * config.maxItems + 16,
+      headerPairs: 200,
+    },
+  });
+  // JSON, multipart and raw images only: a text/plain body is refused (415), not parsed.
+  app.removeContentTypeParser('text/plain');
+  // A raw image body (Content-Type: image/*) is one image.
+  app.addContentTypeParser(
+    /^image\/[\w.+-]+$/,
+    { parseAs: 'buffer', bodyLimit: config.maxImageBytes },
+    (_req, body, done) => done(null, body),
+  );
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'albef-embed',
+        version: PACKAGE_VERSION,
+        description: 'ALBEF image and text embeddings (256-d, L2-normalised) faithful to the official ALBEF code.',
+      },
+      components: config.apiKey.length ? { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } } : {},
+      security: config.apiKey.length ? [{ bearer: [] }] : [],
+    },
+    refResolver: {
+      buildLocalReference: (json, _base, _frag, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  await app.register(healthRoutes);
+  await app.register(metricsRoutes, { metrics });
+  await app.register(modelRoutes);
+  await app.register(embedTextRoutes);
+  await app.register(embedImageRoutes);
+  await app.register(openaiEmbeddingRoutes);
+  await app.register(openaiModelRoutes);
+  await app.register(rerankRoutes);
+  await app.register(classifyRoutes);
+  if (config.ui) await app.register(uiRoutes);
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.addHook('onClose', async () => {
+    await app.service.close();
+  });
+  return app;
+}
+
+/** Maps any error to the JSON error contract (SPEC §4). */
+export function describeError(err: unknown): ErrorShape {
+  if (err instanceof AppError)
+    return { status: err.status, code: err.code, message: err.message, index: err.index, param: err.param };
+  if (err instanceof ClientGoneError) return { status: 499, code: 'client_closed_request', message: err.message };
+  const e = err as FastifyError & { part?: unknown };
+  if (e.validation)
+    return { status: 400, code: 'invalid_request', message: e.message, param: validationParam(e.validation) };
+  switch (e.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { status: 413, code: 'body_too_large', message: 'request body is over the size limit' };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { status: 415, code: 'unsupported_media_type', message: e.message };
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return { status: 400, code: 'invalid_json', message: e.message };
+    case 'FST_REQ_FILE_TOO_LARGE':
+      return { status: 413, code: 'image_too_large', message: 'an uploaded image is over the size limit' };
+    case 'FST_FILES_LIMIT':
+    case 'FST_PARTS_LIMIT':
+      return { status: 413, code: 'too_many_items', message: 'too many parts in the multipart request' };
+    case 'FST_FIELDS_LIMIT':
+      return { status: 413, code: 'too_many_fields', message: 'too many fields in the multipart request' };
+    case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
+      return { status: 415, code: 'unsupported_media_type', message: 'expected multipart/form-data' };
+  }
+  if (err instanceof SyntaxError) return { status: 400, code: 'invalid_json', message: err.message };
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return { status: e.statusCode, code: (e.code ?? 'bad_request').toLowerCase(), message: e.message };
+  }
+  return { status: 500, code: 'internal_error', message: 'internal error' };
+}
+
+/** The top-level field a validation error is about: `/dimensions` → dimensions; an unknown or missing field by its name. */
+function validationParam(errors: NonNullable<FastifyError['validation']>): string | undefined {
+  const first = errors[0];
+  if (!first) return undefined;
+  const params = first.params as { additionalProperty?: string; missingProperty?: string };
+  return first.instancePath.split('/')[1] || params.additionalProperty || params.missingProperty;
+}

@@ -1,0 +1,96 @@
+// POST /classify: zero-shot classification of images against labels (SPEC §6): softmax over the labels
+// of ALBEF's contrastive similarity at its learned temperature, optionally with each pair's ITM match
+// probability. JSON (the image fields of /embed/image) or multipart (image parts, repeated `labels`).
+
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { BadRequestError } from '../../core/errors.js';
+import {
+  ClassifyJsonRequest,
+  ClassifyMultipartRequest,
+  ClassifyResponse,
+  errors,
+  ref,
+  type ClassifyJsonRequestT,
+} from '../schemas.js';
+import type { ImageInput } from '../../service/embedder.js';
+import { jsonImages, lastField, readImageParts } from '../image-parts.js';
+import { clientGone } from '../reply.js';
+
+interface ClassifyInput {
+  images: ImageInput[];
+  labels: string[];
+  template: string;
+  captionCleanup: boolean;
+  itm: boolean;
+  topK?: number;
+  model?: string;
+}
+
+function flag(value: string | undefined, name: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (value !== 'true' && value !== 'false') throw new BadRequestError(`${name} must be "true" or "false"`);
+  return value === 'true';
+}
+
+export const classifyRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { maxItems, maxImageBytes } = app.service.config;
+  app.post(
+    '/classify',
+    {
+      schema: {
+        operationId: 'classify',
+        summary: 'Zero-shot classification of images against labels',
+        description:
+          'For each image, every label scored as softmax over the labels of cos(image, text(template(label))) / temp, ALBEF’s learned temperature clamped to [0.001, 0.5]; with `itm: true` also each pair’s match probability from the ITM head. JSON with `url`/`urls`/`image`/`images` and `labels`, or multipart/form-data with image file parts and repeated `labels` fields.',
+        tags: ['matching'],
+        body: {
+          content: {
+            'application/json': { schema: ref(ClassifyJsonRequest) },
+            'multipart/form-data': { schema: ref(ClassifyMultipartRequest) },
+          },
+        } as never,
+        response: { 200: ref(ClassifyResponse), ...errors(400, 401, 404, 413, 415, 422, 500, 502, 503, 504) },
+      },
+      // Multipart parts are streamed in the handler; the schema only documents them.
+      preValidation: async (req) => {
+        if (req.isMultipart()) req.body = {};
+      },
+    },
+    async (req, reply) => {
+      let input: ClassifyInput;
+      if (req.isMultipart()) {
+        const parts = await readImageParts(req, { maxItems, maxImageBytes });
+        const topK = lastField(parts, 'top_k');
+        if (topK !== undefined && !/^[1-9]\d*$/.test(topK))
+          throw new BadRequestError('top_k must be a whole number ≥ 1');
+        input = {
+          images: parts.inputs,
+          labels: parts.fields.get('labels') ?? [],
+          template: lastField(parts, 'template') ?? '{}',
+          captionCleanup: flag(lastField(parts, 'caption_cleanup'), 'caption_cleanup', true),
+          itm: flag(lastField(parts, 'itm'), 'itm', false),
+          topK: topK === undefined ? undefined : Number(topK),
+          model: lastField(parts, 'model'),
+        };
+      } else {
+        const body = req.body as ClassifyJsonRequestT;
+        input = {
+          images: jsonImages(body, maxImageBytes),
+          labels: body.labels,
+          template: body.template ?? '{}',
+          captionCleanup: body.caption_cleanup ?? true,
+          itm: body.itm ?? false,
+          topK: body.top_k,
+          model: body.model,
+        };
+      }
+      const matcher = app.service.requireMatcher();
+      const model = app.service.requireEmbedder().model(input.model);
+      const scores = await matcher.classify(model, input.images, input.labels, { ...input, signal: clientGone(reply) });
+      return {
+        model: model.name,
+        results: scores.map((perImage) => perImage.slice(0, input.topK)),
+      };
+    },
+  );
+};

@@ -1,0 +1,29 @@
+// GET /healthz (the process is alive) and GET /readyz (models loaded and warm, not draining).
+
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { ref, StatusResponse } from '../schemas.js';
+
+export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const status = ref(StatusResponse);
+  app.get(
+    '/healthz',
+    { schema: { operationId: 'getLiveness', summary: 'Liveness', tags: ['ops'], response: { 200: status } } },
+    async () => ({ status: 'ok' }),
+  );
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        operationId: 'getReadiness',
+        summary: 'Readiness',
+        tags: ['ops'],
+        response: { 200: status, 503: status },
+      },
+    },
+    async (_req, reply) => {
+      const phase = app.service.phase;
+      if (phase !== 'ready') void reply.status(503).header('retry-after', '1');
+      return { status: phase };
+    },
+  );
+};

@@ -1,0 +1,130 @@
+// The service's lifecycle outside HTTP: loads the models, warms them up, exposes readiness, drains
+// on shutdown. The HTTP layer asks it for the Embedder and gets NotReadyError (503) until it exists.
+
+import type { Config } from './config.js';
+import type { CpuFeatures } from '../core/cpu-features.js';
+import { Embedder } from './embedder.js';
+import { Matcher } from './matcher.js';
+import { NotReadyError } from '../core/errors.js';
+import type { Metrics } from '../core/metrics.js';
+import { DecodePool } from '../imaging/decode-pool.js';
+import { DecodeGate } from '../imaging/decode-gate.js';
+import { ModelPool } from '../inference/model-pool.js';
+import { UrlFetcher, type Resolver } from '../sources/url-fetcher.js';
+
+export interface ServiceOptions {
+  /** DNS resolver for image URLs (tests inject one). */
+  resolver?: Resolver;
+  /** Address policy for image URLs (tests inject one). */
+  isForbiddenAddress?: (address: string) => boolean;
+  onConnect?: (address: string, hostname: string) => void;
+  /** The CPU the models' int8 kernels are judged for (tests inject one; default: this machine's). */
+  cpu?: CpuFeatures;
+}
+
+export type Phase = 'starting' | 'loading' | 'ready' | 'failed' | 'draining' | 'closed';
+
+export class Service {
+  phase: Phase = 'starting';
+  loadError: Error | undefined;
+  private embedder: Embedder | undefined;
+  private matcher: Matcher | undefined;
+  private readonly images: DecodePool;
+  private readonly gate: DecodeGate | undefined;
+  private readonly fetcher: UrlFetcher;
+  private readonly cpu: CpuFeatures | undefined;
+
+  constructor(
+    readonly config: Config,
+    readonly metrics: Metrics,
+    options: ServiceOptions = {},
+  ) {
+    this.cpu = options.cpu;
+    this.gate = config.decodeGateMs > 0 ? new DecodeGate(config.decodeGateMs) : undefined;
+    this.images = new DecodePool(config.decodeThreads, this.gate);
+    this.fetcher = new UrlFetcher({
+      allowPrivate: config.allowPrivateUrls,
+      timeoutMs: config.urlTimeoutMs,
+      maxBytes: config.urlMaxBytes,
+      maxRedirects: config.urlMaxRedirects,
+      resolver: options.resolver,
+      isForbidden: options.isForbiddenAddress,
+      onConnect: options.onConnect,
+    });
+  }
+
+  get ready(): boolean {
+    return this.phase === 'ready';
+  }
+
+  /** Loads every model directory, warms each tower, then reports ready. */
+  async start(): Promise<void> {
+    this.phase = 'loading';
+    try {
+      const c = this.config;
+      const pool = await ModelPool.load(c.models, {
+        provider: c.provider,
+        intraOpThreads: c.intraOpThreads,
+        imageSessions: c.imageSessions,
+        textSessions: c.textSessions,
+        maxBatchImages: c.maxBatchImages,
+        maxBatchTexts: c.maxBatchTexts,
+        batchWaitMs: c.batchWaitMs,
+        batchFillWaitMs: c.batchFillWaitMs,
+        batchSettleMs: c.batchSettleMs,
+        gate: this.gate,
+        maxQueueImages: c.maxQueueImages,
+        maxQueueTexts: c.maxQueueTexts,
+        fusion: c.fusion,
+        maxBatchPairs: c.maxBatchPairs,
+        maxQueuePairs: c.maxQueuePairs,
+        stateCacheImages: c.stateCacheImages,
+        metrics: this.metrics,
+        cpu: this.cpu,
+      });
+      if (c.warmup) await pool.warmup();
+      this.embedder = new Embedder(pool, this.images, this.fetcher, c, this.metrics);
+      this.matcher = new Matcher(this.embedder, this.metrics);
+      if (this.phase === 'loading') this.phase = 'ready';
+    } catch (e) {
+      this.phase = 'failed';
+      this.loadError = e as Error;
+      throw e;
+    }
+  }
+
+  /** The embedder while models are loaded; during a drain too, so that accepted requests finish. */
+  requireEmbedder(): Embedder {
+    if (this.phase === 'closed') throw new NotReadyError('the service is shut down');
+    if (!this.embedder || (this.phase !== 'ready' && this.phase !== 'draining'))
+      throw new NotReadyError(
+        this.phase === 'failed' ? `models failed to load: ${this.loadError?.message}` : 'models are still loading',
+      );
+    return this.embedder;
+  }
+
+  /** Image–text matching, under the same conditions as the embedder. */
+  requireMatcher(): Matcher {
+    this.requireEmbedder();
+    return this.matcher!;
+  }
+
+  get pool(): ModelPool | undefined {
+    return this.embedder?.pool;
+  }
+
+  /** Stops taking new work (readyz → 503); accepted work keeps running. */
+  beginDrain(): void {
+    if (this.phase !== 'closed') this.phase = 'draining';
+  }
+
+  /** Waits for queued inference to finish, then frees workers and sessions. */
+  async close(): Promise<void> {
+    this.beginDrain();
+    const pool = this.embedder?.pool;
+    if (pool) await pool.idle();
+    await Promise.all([this.images.close(), this.fetcher.close()]);
+    if (pool) await pool.release();
+    this.phase = 'closed';
+  }
+}
