@@ -1,13 +1,7 @@
 // Shared command-line parsing: node:util parseArgs with friendly errors and --help.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
+import { UsageError } from '../core/errors.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 

@@ -139,7 +139,8 @@ export async function embedToJsonLines(
         await Promise.all(chunk.map(async (c) => ({ bytes: await readFile(c.image!) }))),
       );
     } catch (e) {
-      if (chunk.length === 1) return [e instanceof AppError ? e : new AppError('failed', (e as Error).message)];
+      if (chunk.length === 1)
+        return [e instanceof AppError ? e : new AppError('embedding_failed', (e as Error).message)];
       // One bad item fails its chunk: retry the items one by one to isolate it.
       return (await Promise.all(chunk.map((c) => embedOne([c])))).flat();
     }

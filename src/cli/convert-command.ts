@@ -1,7 +1,8 @@
 import { PRESET_NAMES } from '../convert/arch.js';
 import { convertCheckpoint, loadArch } from '../convert/convert.js';
 import { synthesizeModel } from '../convert/synth.js';
-import { intOption, log, oneOf, parse, UsageError } from './args.js';
+import { intOption, log, oneOf, parse } from './args.js';
+import { UsageError } from '../core/errors.js';
 
 const PRECISIONS = ['fp32', 'int8', 'fp16'] as const;
 

@@ -4,10 +4,11 @@
 import { relative, sep } from 'node:path';
 import { resolveConfig, type Config } from '../service/config.js';
 import type { Embedder } from '../service/embedder.js';
-import { intOption, log, parse, UsageError } from './args.js';
+import { intOption, log, parse } from './args.js';
 import { embedToJsonLines, listImages, readTextLines } from './batch-embed.js';
 import { imageArg, withService } from './local-service.js';
 import { parseShard, shardOf, shardPath, type Shard } from './shard.js';
+import { UsageError } from '../core/errors.js';
 
 const USAGE = `
 Usage: albef-embed embed --model DIR (--text TEXT ... | --image FILE_OR_URL ...) [options]

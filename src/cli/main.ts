@@ -1,8 +1,7 @@
 #!/usr/bin/env node
 // albef-embed: the package's command line (SPEC §3). Each command lives in src/cli/.
 
-import { AppError } from '../core/errors.js';
-import { UsageError } from './args.js';
+import { AppError, UsageError } from '../core/errors.js';
 
 const USAGE = `
 Usage: albef-embed <command> [options]

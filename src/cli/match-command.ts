@@ -3,8 +3,9 @@
 
 import { resolveConfig } from '../service/config.js';
 import type { MatchItem } from '../service/matcher.js';
-import { intOption, parse, UsageError } from './args.js';
+import { intOption, parse } from './args.js';
 import { imageArg, withService } from './local-service.js';
+import { UsageError } from '../core/errors.js';
 
 const RERANK_USAGE = `
 Usage: albef-embed rerank --model DIR --query TEXT --image FILE_OR_URL ... [options]

@@ -9,8 +9,8 @@ import { rename, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { finished } from 'node:stream/promises';
-import { AppError } from '../core/errors.js';
-import { log, parse, UsageError } from './args.js';
+import { AppError, UsageError } from '../core/errors.js';
+import { log, parse } from './args.js';
 
 const USAGE = `
 Usage: albef-embed merge --out FILE PART.jsonl...

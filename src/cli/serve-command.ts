@@ -2,9 +2,11 @@
 // → ready; SIGTERM/SIGINT stop accepting, finish accepted work and exit 0.
 
 import { join } from 'node:path';
+import { pino } from 'pino';
+import type { FetchLog } from '../convert/fetch-model.js';
 import { buildApp } from '../http/app.js';
-import { ConfigError, describeConfig, loadConfig } from '../service/config.js';
-import { AppError } from '../core/errors.js';
+import { describeConfig, loadConfig } from '../service/config.js';
+import { AppError, ConfigError } from '../core/errors.js';
 import { findModelDirs } from '../inference/model-dir.js';
 
 function usage(): string {
@@ -42,9 +44,13 @@ export async function serveCommand(argv: string[]): Promise<void> {
       process.stderr.write(`albef-embed serve: ${e.message}\n`);
       process.exit(1);
     }
-    // First start with --fetch: download and convert the official model, then serve it.
-    const { fetchModel } = await import('./fetch-command.js');
-    await fetchModel({ preset: config.fetch, out: join(config.models[0]!, config.fetch) });
+    // First start with --fetch: download and convert the official model, then serve it, logging
+    // JSON lines as the service does.
+    const { fetchModel } = await import('../convert/fetch-model.js');
+    await fetchModel(
+      { preset: config.fetch, out: join(config.models[0]!, config.fetch) },
+      jsonFetchLog(config.logLevel),
+    );
     models = await findModelDirs(config.models);
   }
 
@@ -77,10 +83,15 @@ export async function serveCommand(argv: string[]): Promise<void> {
     const started = Date.now();
     await app.service.start();
     for (const m of app.service.pool?.list() ?? []) {
-      const { provider, provider_skipped: skipped, max_batch } = m.info();
+      const { image, text } = m.towers();
       app.log.info(
-        { model: m.name, provider, skipped, max_batch },
-        `execution providers: image ${provider.image}, text ${provider.text}`,
+        {
+          model: m.name,
+          provider: { image: image.provider, text: text.provider },
+          skipped: { image: image.skipped, text: text.skipped },
+          max_batch: { image: image.maxBatch, text: text.maxBatch },
+        },
+        `execution providers: image ${image.provider}, text ${text.provider}`,
       );
       for (const warning of m.warnings) app.log.warn({ model: m.name }, warning);
     }
@@ -91,4 +102,25 @@ export async function serveCommand(argv: string[]): Promise<void> {
     await app.close().catch(() => undefined);
     process.exit(1);
   }
+}
+
+/** fetchModel's report as pino JSON lines: progress every tenth of the file, or every 10 s. */
+function jsonFetchLog(level: string): FetchLog {
+  const logger = pino({ level });
+  let lastTenth = -1;
+  let lastAt = 0;
+  return {
+    info: (m) => logger.info(m),
+    warn: (m) => logger.warn(m),
+    progress: (p) => {
+      const tenth = p.total ? Math.floor((10 * p.received) / p.total) : -1;
+      if (tenth === lastTenth && Date.now() - lastAt < 10_000) return;
+      lastTenth = tenth;
+      lastAt = Date.now();
+      logger.info(
+        { received: p.received, total: p.total, bytes_per_second: Math.round(p.bytesPerSecond) },
+        'downloading',
+      );
+    },
+  };
 }

@@ -4,7 +4,7 @@
 // every item exactly once.
 
 import { createHash } from 'node:crypto';
-import { UsageError } from './args.js';
+import { UsageError } from '../core/errors.js';
 
 export interface Shard {
   /** 0 … count − 1, as Kubernetes' JOB_COMPLETION_INDEX counts */

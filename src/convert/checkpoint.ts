@@ -7,8 +7,8 @@
 
 import { open, type FileHandle } from 'node:fs/promises';
 import yauzl from 'yauzl';
-import { CheckpointError, WeightsError } from '../core/errors.js';
-import { PickleError, PickleGlobal, PickleTuple, unpickle, unpickleWithEnd, type Reducer } from './pickle.js';
+import { CheckpointError, PickleError, WeightsError } from '../core/errors.js';
+import { PickleGlobal, PickleTuple, unpickle, unpickleWithEnd, type Reducer } from './pickle.js';
 import { DTYPE_SIZE, STORAGE_DTYPES, stridedSpan, toFloat32, type DType } from './tensor-data.js';
 
 export interface StorageRef {

@@ -10,6 +10,7 @@ import type { LookupFunction } from 'node:net';
 import { Agent, fetch } from 'undici';
 import { fileSize } from '../core/fs-utils.js';
 import { describeHttpStatus, describeNetworkFailure, type FailureReason } from './download-failure.js';
+import { DownloadError } from '../core/errors.js';
 
 export interface DownloadProgress {
   received: number;
@@ -40,21 +41,6 @@ export interface DownloadOptions {
   lookup?: LookupFunction;
   onProgress?: (p: DownloadProgress) => void;
   onRetry?: (info: RetryInfo) => void;
-}
-
-/** A download that failed for good: `reason` says why, in words. */
-export class DownloadError extends Error {
-  readonly transient: boolean;
-
-  constructor(
-    readonly url: string,
-    readonly reason: string,
-    transient = false,
-  ) {
-    super(`cannot download ${url}: ${reason}`);
-    this.name = 'DownloadError';
-    this.transient = transient;
-  }
 }
 
 const fail = (url: string, f: FailureReason): DownloadError => new DownloadError(url, f.reason, f.transient);

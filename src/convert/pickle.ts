@@ -7,12 +7,7 @@
 // readers either evaluate globals through callbacks or do not handle torch's persistent ids.
 // Opcode semantics follow CPython's Lib/pickletools.py documentation.
 
-export class PickleError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'PickleError';
-  }
-}
+import { PickleError } from '../core/errors.js';
 
 /** A `module.name` reference read from a GLOBAL opcode. Never resolved to code. */
 export class PickleGlobal {

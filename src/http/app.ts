@@ -9,9 +9,8 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Config } from '../service/config.js';
-import { errorBody, isOpenAIPath, withOpenAIErrorSchemas, type ErrorShape } from './error-body.js';
-import { AppError, OverloadedError, UnauthorizedError } from '../core/errors.js';
-import { ClientGoneError } from '../inference/batcher.js';
+import { describeError, errorBody, isOpenAIPath, withOpenAIErrorSchemas } from './errors.js';
+import { AppError, ClientGoneError, OverloadedError, UnauthorizedError } from '../core/errors.js';
 import { Metrics } from '../core/metrics.js';
 import { embedImageRoutes } from './routes/embed-image.js';
 import { embedTextRoutes } from './routes/embed-text.js';
@@ -24,7 +23,7 @@ import { openaiModelRoutes } from './routes/openai-models.js';
 import { rerankRoutes } from './routes/rerank.js';
 import { uiRoutes } from './routes/ui.js';
 import { PACKAGE_VERSION } from '../core/paths.js';
-import { SHARED_SCHEMAS } from './schemas.js';
+import { SHARED_SCHEMAS } from './schemas/registry.js';
 import { Service, type ServiceOptions } from '../service/service.js';
 
 declare module 'fastify' {
@@ -189,45 +188,4 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     await app.service.close();
   });
   return app;
-}
-
-/** Maps any error to the JSON error contract (SPEC §4). */
-export function describeError(err: unknown): ErrorShape {
-  if (err instanceof AppError)
-    return { status: err.status, code: err.code, message: err.message, index: err.index, param: err.param };
-  if (err instanceof ClientGoneError) return { status: 499, code: 'client_closed_request', message: err.message };
-  const e = err as FastifyError & { part?: unknown };
-  if (e.validation)
-    return { status: 400, code: 'invalid_request', message: e.message, param: validationParam(e.validation) };
-  switch (e.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return { status: 413, code: 'body_too_large', message: 'request body is over the size limit' };
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return { status: 415, code: 'unsupported_media_type', message: e.message };
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return { status: 400, code: 'invalid_json', message: e.message };
-    case 'FST_REQ_FILE_TOO_LARGE':
-      return { status: 413, code: 'image_too_large', message: 'an uploaded image is over the size limit' };
-    case 'FST_FILES_LIMIT':
-    case 'FST_PARTS_LIMIT':
-      return { status: 413, code: 'too_many_items', message: 'too many parts in the multipart request' };
-    case 'FST_FIELDS_LIMIT':
-      return { status: 413, code: 'too_many_fields', message: 'too many fields in the multipart request' };
-    case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
-      return { status: 415, code: 'unsupported_media_type', message: 'expected multipart/form-data' };
-  }
-  if (err instanceof SyntaxError) return { status: 400, code: 'invalid_json', message: err.message };
-  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
-    return { status: e.statusCode, code: (e.code ?? 'bad_request').toLowerCase(), message: e.message };
-  }
-  return { status: 500, code: 'internal_error', message: 'internal error' };
-}
-
-/** The top-level field a validation error is about: `/dimensions` → dimensions; an unknown or missing field by its name. */
-function validationParam(errors: NonNullable<FastifyError['validation']>): string | undefined {
-  const first = errors[0];
-  if (!first) return undefined;
-  const params = first.params as { additionalProperty?: string; missingProperty?: string };
-  return first.instancePath.split('/')[1] || params.additionalProperty || params.missingProperty;
 }

@@ -3,9 +3,8 @@
 // with exactly one of `url`, `urls`, `image`, `images` (base64 or data URIs).
 
 import type { FastifyRequest } from 'fastify';
-import type { ImageInput } from '../service/embedder.js';
 import { AppError, BadRequestError, PayloadTooLargeError } from '../core/errors.js';
-import { decodeInlineImage } from '../sources/data-uri.js';
+import { imageValue, type ImageInput } from '../sources/image-value.js';
 import { exactlyOne } from './reply.js';
 
 export interface ImageParts {
@@ -72,12 +71,5 @@ export function jsonImages(body: JsonImages, maxBytes: number): ImageInput[] {
   const which = exactlyOne(body, ['url', 'urls', 'image', 'images']);
   if (which === 'url') return [{ url: body.url! }];
   if (which === 'urls') return body.urls!.map((url) => ({ url }));
-  return (which === 'image' ? [body.image!] : body.images!).map((v, i) => ({
-    bytes: decodeInlineImage(v, i, maxBytes),
-  }));
-}
-
-/** An image value that may be either: a URL when it is http(s), else inline bytes (data: URI or base64). */
-export function imageValue(value: string, index: number, maxBytes: number): ImageInput {
-  return /^https?:\/\//i.test(value) ? { url: value } : { bytes: decodeInlineImage(value, index, maxBytes) };
+  return (which === 'image' ? [body.image!] : body.images!).map((v, i) => imageValue(v, i, maxBytes));
 }

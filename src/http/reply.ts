@@ -2,7 +2,7 @@
 
 import { setMaxListeners } from 'node:events';
 import type { FastifyReply } from 'fastify';
-import type { RequestTiming } from '../service/embedder.js';
+import type { RequestTiming } from '../service/intake.js';
 import { BadRequestError } from '../core/errors.js';
 import type { Departure } from '../inference/batcher.js';
 

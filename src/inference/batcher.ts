@@ -9,14 +9,13 @@
 // items whose client went away are dropped before they cost any inference. A request may pass a
 // timing record, which the batcher fills with its items' longest queue wait and batch run.
 
-import { DeadlineError, InferenceError, OverloadedError, PayloadTooLargeError } from '../core/errors.js';
-
-export class ClientGoneError extends Error {
-  constructor() {
-    super('the client disconnected before inference');
-    this.name = 'ClientGoneError';
-  }
-}
+import {
+  ClientGoneError,
+  DeadlineError,
+  InferenceError,
+  OverloadedError,
+  PayloadTooLargeError,
+} from '../core/errors.js';
 
 export interface BatcherOptions<I, O> {
   name: string;

@@ -2,15 +2,9 @@
 
 import { access, readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { AppError } from '../core/errors.js';
+import { ModelDirError, NoModelsError } from '../core/errors.js';
 import { pathExists } from '../core/fs-utils.js';
 import { checkManifest, type ModelManifest } from '../core/model-manifest.js';
-
-export class ModelDirError extends AppError {
-  constructor(message: string) {
-    super('bad_model_dir', message, 500);
-  }
-}
 
 export interface ModelFiles {
   dir: string;
@@ -63,20 +57,6 @@ export async function readModelDir(dirArg: string): Promise<ModelFiles> {
     vocabText: await readFile(join(dir, 'vocab.txt'), 'utf8'),
     ...(fusion ? { fusion } : {}),
   };
-}
-
-export class NoModelsError extends AppError {
-  constructor(paths: string[]) {
-    super(
-      'no_models',
-      `no model found in ${paths.join(', ')}. Get one with:\n` +
-        `  npx albef-embed fetch albef_4m --out models/albef_4m           # download the official checkpoint and convert it\n` +
-        `  npx albef-embed convert --checkpoint ALBEF_4M.pth --out models/albef_4m   # convert a checkpoint you have\n` +
-        `  npx albef-embed synth --preset albef_4m --out models/albef_4m-synthetic    # random weights, for trying it out\n` +
-        `then run the service again (or point --models / ALBEF_MODELS at the model directory).`,
-      500,
-    );
-  }
 }
 
 /** Each path is a model directory (has model.json) or a directory of them (its subdirectories, sorted). */

@@ -14,7 +14,7 @@ import { modelWarnings } from './model-warnings.js';
 import { threadsPerSession } from './ort-session.js';
 import { maxBatchFor } from './providers.js';
 import { paddedTokenFeeds } from './token-feeds.js';
-import { Session, splitBatch, type ProviderChoice, type SkippedProvider } from './session.js';
+import { Session, splitBatch, type Provider, type ProviderChoice, type SkippedProvider } from './session.js';
 import { WordPieceTokenizer } from './tokenizer.js';
 
 export interface PoolOptions {
@@ -46,20 +46,13 @@ export interface PoolOptions {
 
 export type Capability = 'embed' | 'rerank' | 'classify';
 
-export interface ModelInfo {
-  name: string;
-  dim: number;
-  image_res: number;
-  precision: string;
-  provider: { image: string; text: string };
-  provider_skipped: { image: SkippedProvider[]; text: SkippedProvider[] };
-  max_batch: { image: number; text: number };
-  sessions: { image: number; text: number };
-  max_length: number;
-  source: ModelManifest['source'];
-  capabilities: Capability[];
-  temp?: number;
-  warnings: string[];
+/** How one tower runs here. */
+export interface TowerInfo {
+  provider: Provider;
+  /** Providers tried before `provider`, and why each was passed over. */
+  skipped: SkippedProvider[];
+  maxBatch: number;
+  sessions: number;
 }
 
 export class LoadedModel {
@@ -170,22 +163,15 @@ export class LoadedModel {
     return this.manifest.image_res;
   }
 
-  info(): ModelInfo {
-    return {
-      name: this.name,
-      dim: this.dim,
-      image_res: this.imageRes,
-      precision: this.manifest.precision,
-      provider: { image: this.image[0]!.provider, text: this.text[0]!.provider },
-      provider_skipped: { image: this.image[0]!.skipped, text: this.text[0]!.skipped },
-      max_batch: { image: this.imageBatcher.maxBatch, text: this.textBatcher.maxBatch },
-      sessions: { image: this.image.length, text: this.text.length },
-      max_length: this.manifest.preprocessing.text.max_length,
-      source: this.manifest.source,
-      capabilities: this.capabilities,
-      ...(this.manifest.fusion?.temp !== undefined ? { temp: this.manifest.fusion.temp } : {}),
-      warnings: this.warnings,
-    };
+  /** The image and text towers: provider, batch size and sessions of each. */
+  towers(): { image: TowerInfo; text: TowerInfo } {
+    const tower = (sessions: Session[], batcher: { maxBatch: number }): TowerInfo => ({
+      provider: sessions[0]!.provider,
+      skipped: sessions[0]!.skipped,
+      maxBatch: batcher.maxBatch,
+      sessions: sessions.length,
+    });
+    return { image: tower(this.image, this.imageBatcher), text: tower(this.text, this.textBatcher) };
   }
 
   /** Token id rows → embeddings; rows are padded to the longest with attention_mask 0. */

@@ -1,3 +1,4 @@
+import { ProviderError } from '../core/errors.js';
 // Which ONNX Runtime execution provider a session runs on: the order `auto` tries them in, the model
 // precisions each one runs, the batch sizes each wants, and the choice itself. The choice is a pure
 // function over an `attempt` callback (ort-session.ts passes the real one), so that its fallbacks,
@@ -52,21 +53,6 @@ export function failureReason(provider: Provider, message: string): string {
   m = m.replace(/^\/onnxruntime_src\/\S+:\d+ /, '');
   const unavailable = /Failed to load shared library|Failed to get a WebGPU adapter|No supported adapters/i.test(m);
   return provider !== 'cpu' && unavailable ? `${m.replace(/\.$/, '')}. ${NEEDS[provider]}` : m;
-}
-
-/** No provider of the choice could run the model; the message names each and why. */
-export class ProviderError extends Error {
-  constructor(
-    readonly choice: ProviderChoice,
-    readonly skipped: SkippedProvider[],
-  ) {
-    super(
-      choice === 'auto'
-        ? `no execution provider could run it (--provider auto tried ${skipped.map((s) => `${s.provider}: ${s.reason}`).join('; ')})`
-        : `the ${choice} execution provider (--provider ${choice}) cannot run it: ${skipped[0]?.reason ?? 'not tried'}`,
-    );
-    this.name = 'ProviderError';
-  }
 }
 
 export interface Selected<T> {

@@ -4,7 +4,7 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { AppError } from '../core/errors.js';
+import { SessionLoadError } from '../core/errors.js';
 import type { Provider, SessionOptions, SkippedProvider } from './ort-session.js';
 import { SessionThread } from './session-thread.js';
 import type { WireFeed, WireTensor, WorkerReply } from './wire.js';
@@ -14,12 +14,6 @@ export type { WireFeed, WireImages, WireTensor } from './wire.js';
 
 // The worker has this module's extension: .ts under the test runner, .js when built.
 const WORKER = new URL(`./session-thread-entry${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
-
-export class SessionLoadError extends AppError {
-  constructor(message: string) {
-    super('model_load_failed', message, 500);
-  }
-}
 
 export class Session {
   private constructor(

@@ -7,6 +7,7 @@ import Type, { type Static, type TSchema } from 'typebox';
 import Value from 'typebox/value';
 import { usableCpus } from '../core/cpus.js';
 import { BATCH_DEFAULTS } from '../inference/providers.js';
+import { ConfigError } from '../core/errors.js';
 
 const Int = (def: number, description: string, minimum = 0) => Type.Integer({ default: def, minimum, description });
 const Bool = (def: boolean, description: string) => Type.Boolean({ default: def, description });
@@ -128,13 +129,6 @@ export type ConfigKey = keyof Config;
 
 export const flagOf = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 export const envOf = (key: string): string => `ALBEF_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
-
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
 
 function properties(): [string, TSchema & { default?: unknown; description?: string; type?: string }][] {
   return Object.entries(ConfigSchema.properties);

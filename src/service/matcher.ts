@@ -4,13 +4,16 @@
 // tower once per request, and the pairs go to the fusion batcher grouped by image.
 
 import { createHash } from 'node:crypto';
-import { allOrFirstError, type Embedder, type ImageInput } from './embedder.js';
-import { AppError, BadRequestError } from '../core/errors.js';
+import type { Embedder } from './embedder.js';
+import type { ImageInput } from '../sources/image-value.js';
+import { allOrFirstError, checkCount, type ImageIntake, type Limits, type TextIntake } from './intake.js';
+import { AppError, BadRequestError, FusionUnavailableError } from '../core/errors.js';
 import type { Departure, Reservation } from '../inference/batcher.js';
 import { MatchingTowers, type ImageState, type TextState } from '../inference/matching-towers.js';
 import type { LoadedModel } from '../inference/model-pool.js';
 import { reconvertCommand } from '../inference/model-warnings.js';
 import type { Metrics } from '../core/metrics.js';
+import type { LabelScore, PairScore } from './answers.js';
 
 export type MatchItem = { text: string } | { image: ImageInput };
 
@@ -20,39 +23,16 @@ export interface MatchOptions {
   deadline?: number;
 }
 
-/** One document scored against the query, in the answer's shape (SPEC §6). */
-export interface PairScore {
-  /** Position of the document in the request. */
-  index: number;
-  /** Match probability, softmax(itm_logits)[1]. */
-  relevance_score: number;
-  /** ITM logits (no-match, match). */
-  itm_logits: [number, number];
-  /** Cosine of the two embeddings. */
-  itc: number;
-}
-
-/** One label scored for one image, in the answer's shape. */
-export interface LabelScore {
-  label: string;
-  /** Softmax over the labels of cos(image, text) / temp. */
-  score: number;
-  /** Match probability from the ITM head (when asked for). */
-  itm_prob?: number;
-}
-
-/** The model directory lacks the fusion part (or it was not loaded): the endpoint cannot answer. */
-export class FusionUnavailableError extends AppError {
-  constructor(model: LoadedModel, what: string) {
-    const fusion = model.manifest.fusion;
-    const why =
-      fusion && what === 'classify'
-        ? 'its checkpoint holds no temperature (temp), which zero-shot scores need'
-        : fusion
-          ? 'its fusion graphs were not loaded (the service runs with --no-fusion)'
-          : `its directory was written by converter ${model.manifest.converter_version}, before image–text matching; reconvert it: ${reconvertCommand(model.manifest, model.dir)}`;
-    super('fusion_unavailable', `model ${JSON.stringify(model.name)} cannot ${what}: ${why}`, 400);
-  }
+/** The model cannot do `what`: no fusion part in its directory, not loaded, or no temperature. */
+function fusionUnavailable(model: LoadedModel, what: string): FusionUnavailableError {
+  const fusion = model.manifest.fusion;
+  const why =
+    fusion && what === 'classify'
+      ? 'its checkpoint holds no temperature (temp), which zero-shot scores need'
+      : fusion
+        ? 'its fusion graphs were not loaded (the service runs with --no-fusion)'
+        : `its directory was written by converter ${model.manifest.converter_version}, before image–text matching; reconvert it: ${reconvertCommand(model.manifest, model.dir)}`;
+  return new FusionUnavailableError(`model ${JSON.stringify(model.name)} cannot ${what}: ${why}`);
 }
 
 const dot = (a: Float32Array, b: Float32Array): number => {
@@ -85,12 +65,18 @@ export const queryAt = () => ({ label: 'query' });
 
 export class Matcher {
   constructor(
+    private readonly texts: TextIntake,
+    private readonly images: ImageIntake,
     private readonly embedder: Embedder,
     private readonly metrics?: Metrics,
   ) {}
 
+  private get limits(): Limits {
+    return this.texts.limits;
+  }
+
   private towers(model: LoadedModel, what: string): MatchingTowers {
-    if (!model.matching) throw new FusionUnavailableError(model, what);
+    if (!model.matching) throw fusionUnavailable(model, what);
     return model.matching;
   }
 
@@ -105,9 +91,7 @@ export class Matcher {
     inputs: ImageInput[],
     options: { deadline: number; signal?: AbortSignal },
   ): Promise<ImageState[]> {
-    const bytes = await allOrFirstError(
-      inputs.map((input, i) => this.embedder.imageBytes(model, input, i, options.signal)),
-    );
+    const bytes = await allOrFirstError(inputs.map((input, i) => this.images.bytes(model, input, i, options.signal)));
     const keys = bytes.map((b) => createHash('sha256').update(b).digest('hex'));
     const places = towers.imageBatcher.reserve(new Set(keys.filter((k) => !towers.cache.has(k))).size, options);
     try {
@@ -131,7 +115,7 @@ export class Matcher {
   ): Promise<ImageState> {
     let rgb: Uint8Array;
     try {
-      rgb = await this.embedder.decodeImage(model, bytes, index, signal);
+      rgb = await this.images.resizedPixels(model, bytes, index, signal);
     } catch (e) {
       places.release(1);
       throw e;
@@ -147,7 +131,7 @@ export class Matcher {
     cleanup: boolean,
     options: { deadline: number; signal?: Departure },
   ): Promise<TextState[]> {
-    const ids = this.embedder.tokenize(model, texts, cleanup);
+    const ids = this.texts.tokenize(model, texts, cleanup);
     const distinct = new Map<string, number>();
     const unique: number[][] = [];
     const slot = ids.map((row) => {
@@ -196,7 +180,7 @@ export class Matcher {
     options: MatchOptions,
   ): Promise<PairScore[]> {
     const towers = this.towers(model, 'rerank');
-    this.embedder.checkCount(documents.length, 'documents');
+    checkCount(this.limits, documents.length, 'documents');
     const queryIsText = 'text' in query;
     documents.forEach((d, i) => {
       if ('text' in d === queryIsText) {
@@ -207,7 +191,7 @@ export class Matcher {
         );
       }
     });
-    const deadline = options.deadline ?? Date.now() + this.embedder.limits.requestTimeoutMs;
+    const deadline = options.deadline ?? Date.now() + this.limits.requestTimeoutMs;
     const texts = (queryIsText ? [query] : documents) as { text: string }[];
     const images = (queryIsText ? documents : [query]) as { image: ImageInput }[];
     const signal = options.signal;
@@ -253,13 +237,13 @@ export class Matcher {
     options: MatchOptions & { template: string; itm: boolean },
   ): Promise<LabelScore[][]> {
     const temp = model.manifest.fusion?.temp;
-    if (temp === undefined) throw new FusionUnavailableError(model, 'classify');
+    if (temp === undefined) throw fusionUnavailable(model, 'classify');
     if (labels.length < 2) throw new BadRequestError('give at least two labels', undefined, 'invalid_request');
-    this.embedder.checkCount(images.length, 'images');
-    this.embedder.checkCount(labels.length, 'labels');
+    checkCount(this.limits, images.length, 'images');
+    checkCount(this.limits, labels.length, 'labels');
     const texts = labels.map((l) => options.template.replaceAll('{}', l));
     const t = Math.min(0.5, Math.max(0.001, temp));
-    const deadline = options.deadline ?? Date.now() + this.embedder.limits.requestTimeoutMs;
+    const deadline = options.deadline ?? Date.now() + this.limits.requestTimeoutMs;
     let imageVectors: Float32Array[];
     let textVectors: Float32Array[];
     let itm: number[][] | undefined;

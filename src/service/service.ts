@@ -4,6 +4,7 @@
 import type { Config } from './config.js';
 import type { CpuFeatures } from '../core/cpu-features.js';
 import { Embedder } from './embedder.js';
+import { ImageIntake, TextIntake } from './intake.js';
 import { Matcher } from './matcher.js';
 import { NotReadyError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics.js';
@@ -29,7 +30,7 @@ export class Service {
   loadError: Error | undefined;
   private embedder: Embedder | undefined;
   private matcher: Matcher | undefined;
-  private readonly images: DecodePool;
+  private readonly decoder: DecodePool;
   private readonly gate: DecodeGate | undefined;
   private readonly fetcher: UrlFetcher;
   private readonly cpu: CpuFeatures | undefined;
@@ -41,7 +42,7 @@ export class Service {
   ) {
     this.cpu = options.cpu;
     this.gate = config.decodeGateMs > 0 ? new DecodeGate(config.decodeGateMs) : undefined;
-    this.images = new DecodePool(config.decodeThreads, this.gate);
+    this.decoder = new DecodePool(config.decodeThreads, this.gate);
     this.fetcher = new UrlFetcher({
       allowPrivate: config.allowPrivateUrls,
       timeoutMs: config.urlTimeoutMs,
@@ -83,8 +84,10 @@ export class Service {
         cpu: this.cpu,
       });
       if (c.warmup) await pool.warmup();
-      this.embedder = new Embedder(pool, this.images, this.fetcher, c, this.metrics);
-      this.matcher = new Matcher(this.embedder, this.metrics);
+      const texts = new TextIntake(c, this.metrics);
+      const images = new ImageIntake(c, this.decoder, this.fetcher, this.metrics);
+      this.embedder = new Embedder(pool, texts, images, this.metrics);
+      this.matcher = new Matcher(texts, images, this.embedder, this.metrics);
       if (this.phase === 'loading') this.phase = 'ready';
     } catch (e) {
       this.phase = 'failed';
@@ -123,7 +126,7 @@ export class Service {
     this.beginDrain();
     const pool = this.embedder?.pool;
     if (pool) await pool.idle();
-    await Promise.all([this.images.close(), this.fetcher.close()]);
+    await Promise.all([this.decoder.close(), this.fetcher.close()]);
     if (pool) await pool.release();
     this.phase = 'closed';
   }

@@ -14,13 +14,13 @@ import {
   BATCH_DEFAULTS,
   failureReason,
   maxBatchFor,
-  ProviderError,
   selectProvider,
   type Provider,
 } from '../../src/inference/providers.js';
 import { runCli, serveUntilFailed, spawnCli } from '../../kit/cli.js';
 import { TINY_ARCH, TINY_CHECKPOINT } from '../../kit/golden.js';
 import { cleanupTinyModel, postJson, startServer, tinyModel } from '../../kit/server.js';
+import { ProviderError } from '../../src/core/errors.js';
 
 // Read when a provider first starts (not at import), here and in the servers this file spawns.
 process.env.VK_DRIVER_FILES = process.env.VK_ICD_FILENAMES = '/nonexistent/albef-test-icd.json';

@@ -6,10 +6,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { ConfigError, describeConfig, loadConfig } from '../../src/service/config.js';
+import { describeConfig, loadConfig } from '../../src/service/config.js';
 import { PACKAGE_ROOT } from '../../src/core/paths.js';
 import { runCli } from '../../kit/cli.js';
 import { cosine, golden, IMAGES_DIR, TINY_ARCH, TINY_CHECKPOINT, TOL } from '../../kit/golden.js';
+import { ConfigError } from '../../src/core/errors.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'albef-cli-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));

@@ -7,16 +7,17 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo, LookupFunction } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { fetchModel } from '../../src/cli/fetch-command.js';
-import { download, DownloadError, type RetryInfo } from '../../src/convert/download.js';
+import { fetchModel, type FetchLog } from '../../src/convert/fetch-model.js';
+import { download, type RetryInfo } from '../../src/convert/download.js';
 import { freePort, runCli } from '../../kit/cli.js';
 import { TINY_ARCH, TINY_CHECKPOINT } from '../../kit/golden.js';
+import { DownloadError } from '../../src/core/errors.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'albef-fetch-'));
 const ckpt = await readFile(TINY_CHECKPOINT);
@@ -52,6 +53,10 @@ const server = createServer((req: IncomingMessage, res) => {
 server.listen(0, '127.0.0.1');
 await once(server, 'listening');
 const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/ALBEF_4M.pth`;
+
+/** fetchModel's report, kept for the assertions instead of printed. */
+const lines: string[] = [];
+const quiet: FetchLog = { info: (m) => lines.push(m), warn: (m) => lines.push(m) };
 t.teardown(async () => {
   server.closeAllConnections();
   server.close();
@@ -59,13 +64,16 @@ t.teardown(async () => {
 });
 
 t.test('an interrupted download resumes with Range, is verified and converted', async (t) => {
-  const out = await fetchModel({
-    preset: 'albef_4m',
-    url,
-    cacheDir: join(dir, 'cache'),
-    archFile: TINY_ARCH,
-    out: join(dir, 'model'),
-  });
+  const out = await fetchModel(
+    {
+      preset: 'albef_4m',
+      url,
+      cacheDir: join(dir, 'cache'),
+      archFile: TINY_ARCH,
+      out: join(dir, 'model'),
+    },
+    quiet,
+  );
   t.ok(existsSync(join(out, 'model.json')) && existsSync(join(out, 'image.onnx')), 'model converted');
   t.ok(
     requests.some((r) => r.range === `bytes=${ckpt.length >> 1}-` || /^bytes=\d+-$/.test(r.range ?? '')),
@@ -75,14 +83,17 @@ t.test('an interrupted download resumes with Range, is verified and converted', 
   const manifest = JSON.parse(await readFile(join(out, 'model.json'), 'utf8'));
   t.equal(manifest.source.sha256, createHash('sha256').update(ckpt).digest('hex'));
   requests = [];
-  await fetchModel({
-    preset: 'albef_4m',
-    url,
-    cacheDir: join(dir, 'cache'),
-    archFile: TINY_ARCH,
-    out: join(dir, 'model'),
-    force: true,
-  });
+  await fetchModel(
+    {
+      preset: 'albef_4m',
+      url,
+      cacheDir: join(dir, 'cache'),
+      archFile: TINY_ARCH,
+      out: join(dir, 'model'),
+      force: true,
+    },
+    quiet,
+  );
   t.same(requests, [], 'a cached checkpoint is not downloaded again');
 });
 
@@ -90,13 +101,16 @@ t.test('an MD5 mismatch fails and leaves nothing behind', async (t) => {
   lieAboutMd5 = true;
   t.teardown(() => (lieAboutMd5 = false));
   await t.rejects(
-    fetchModel({
-      preset: 'albef_4m',
-      url,
-      cacheDir: join(dir, 'cache2'),
-      archFile: TINY_ARCH,
-      out: join(dir, 'model2'),
-    }),
+    fetchModel(
+      {
+        preset: 'albef_4m',
+        url,
+        cacheDir: join(dir, 'cache2'),
+        archFile: TINY_ARCH,
+        out: join(dir, 'model2'),
+      },
+      quiet,
+    ),
     /MD5 .* does not match/,
   );
   t.notOk(existsSync(join(dir, 'cache2', 'ALBEF_4M.pth')), 'no cached file');
@@ -122,6 +136,22 @@ t.test('the command line reports progress as plain lines when not on a terminal'
   t.match(res.stderr, /model ready in/);
   const usage = await runCli(['fetch', 'albef_99m']);
   t.equal(usage.code, 2);
+});
+
+t.test('serve --fetch logs JSON lines like the service, also when the model cannot be made', async (t) => {
+  // A checkpoint already in the cache is used without a download; this one is not albef_4m's shape,
+  // so the conversion fails after the first log lines.
+  const cache = join(dir, 'xdg');
+  await mkdir(join(cache, 'albef-embed'), { recursive: true });
+  await copyFile(TINY_CHECKPOINT, join(cache, 'albef-embed', 'ALBEF_4M.pth'));
+  const res = await runCli(['serve', '--models', join(dir, 'served'), '--fetch', 'albef_4m', '--port', '0'], {
+    XDG_CACHE_HOME: cache,
+  });
+  t.equal(res.code, 1, 'no model: exit 1');
+  const stdout = res.stdout.trim().split('\n');
+  t.ok(stdout.length > 0 && stdout.every((l) => typeof JSON.parse(l) === 'object'), `every line JSON: ${res.stdout}`);
+  t.match(JSON.parse(stdout[0]!), { level: 30, msg: /already downloaded/ });
+  t.match(res.stderr, /shape_mismatch/, 'the failure, said once on stderr');
 });
 
 /** Downloads `url` with short limits and records the retries. */

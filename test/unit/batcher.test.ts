@@ -2,8 +2,14 @@
 // per-batch failure isolation.
 
 import t from 'tap';
-import { ClientGoneError, MicroBatcher } from '../../src/inference/batcher.js';
-import { DeadlineError, InferenceError, OverloadedError, PayloadTooLargeError } from '../../src/core/errors.js';
+import { MicroBatcher } from '../../src/inference/batcher.js';
+import {
+  ClientGoneError,
+  DeadlineError,
+  InferenceError,
+  OverloadedError,
+  PayloadTooLargeError,
+} from '../../src/core/errors.js';
 
 const far = () => Date.now() + 60_000;
 

@@ -4,15 +4,15 @@
 
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { BadRequestError } from '../../core/errors.js';
+import { ref } from '../schemas/common.js';
 import {
   ClassifyJsonRequest,
   ClassifyMultipartRequest,
   ClassifyResponse,
-  errors,
-  ref,
   type ClassifyJsonRequestT,
-} from '../schemas.js';
-import type { ImageInput } from '../../service/embedder.js';
+} from '../schemas/matching.js';
+import { errorResponses } from '../errors.js';
+import type { ImageInput } from '../../sources/image-value.js';
 import { jsonImages, lastField, readImageParts } from '../image-parts.js';
 import { clientGone } from '../reply.js';
 
@@ -49,7 +49,7 @@ export const classifyRoutes: FastifyPluginAsyncTypebox = async (app) => {
             'multipart/form-data': { schema: ref(ClassifyMultipartRequest) },
           },
         } as never,
-        response: { 200: ref(ClassifyResponse), ...errors(400, 401, 404, 413, 415, 422, 500, 502, 503, 504) },
+        response: { 200: ref(ClassifyResponse), ...errorResponses(400, 401, 404, 413, 415, 422, 500, 502, 503, 504) },
       },
       // Multipart parts are streamed in the handler; the schema only documents them.
       preValidation: async (req) => {

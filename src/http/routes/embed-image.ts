@@ -3,19 +3,11 @@
 
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import type { ImageInput } from '../../service/embedder.js';
+import type { ImageInput } from '../../sources/image-value.js';
 import { BadRequestError } from '../../core/errors.js';
-import {
-  EmbedResponse,
-  EncodingFormat,
-  errors,
-  ImageJsonRequest,
-  ImageMultipartRequest,
-  ref,
-  TimingHeaders,
-  withHeaders,
-  type ImageJsonRequestT,
-} from '../schemas.js';
+import { EncodingFormat, ref, TimingHeaders, withHeaders } from '../schemas/common.js';
+import { EmbedResponse, ImageJsonRequest, ImageMultipartRequest, type ImageJsonRequestT } from '../schemas/embed.js';
+import { errorResponses } from '../errors.js';
 import { jsonImages, lastField, readImageParts } from '../image-parts.js';
 import { clientGone, encodeVectors, newTiming, setTimingHeaders, type EncodingFormat as Format } from '../reply.js';
 
@@ -65,7 +57,7 @@ export const embedImageRoutes: FastifyPluginAsyncTypebox = async (app) => {
         } as never,
         response: {
           200: withHeaders(ref(EmbedResponse), TimingHeaders),
-          ...errors(400, 401, 404, 413, 415, 422, 500, 502, 503, 504),
+          ...errorResponses(400, 401, 404, 413, 415, 422, 500, 502, 503, 504),
         },
       },
       // Multipart parts are streamed in the handler; the schema only documents them.

@@ -1,7 +1,9 @@
 // POST /embed/text: {"text"} or {"texts": [...]} → ALBEF text embeddings.
 
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { EmbedResponse, errors, ref, TextRequest, TextTimingHeaders, withHeaders } from '../schemas.js';
+import { ref, TextTimingHeaders, withHeaders } from '../schemas/common.js';
+import { EmbedResponse, TextRequest } from '../schemas/embed.js';
+import { errorResponses } from '../errors.js';
 import { clientLeft, encodeVectors, exactlyOne, newTiming, setTimingHeaders } from '../reply.js';
 
 export const embedTextRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -17,7 +19,7 @@ export const embedTextRoutes: FastifyPluginAsyncTypebox = async (app) => {
         body: ref(TextRequest),
         response: {
           200: withHeaders(ref(EmbedResponse), TextTimingHeaders),
-          ...errors(400, 401, 404, 413, 415, 500, 503, 504),
+          ...errorResponses(400, 401, 404, 413, 415, 500, 503, 504),
         },
       },
     },

@@ -1,7 +1,7 @@
 // GET /healthz (the process is alive) and GET /readyz (models loaded and warm, not draining).
 
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { ref, StatusResponse } from '../schemas.js';
+import { ref, StatusResponse } from '../schemas/common.js';
 
 export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const status = ref(StatusResponse);

@@ -3,10 +3,13 @@
 // ALBEF cannot do (truncated `dimensions`, token-id input) is refused in one sentence saying why.
 
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { ImageInput } from '../../service/embedder.js';
+import type { ImageInput } from '../../sources/image-value.js';
+import { checkCount } from '../../service/intake.js';
 import { BadRequestError } from '../../core/errors.js';
-import { errors, OpenAIRequest, OpenAIResponse, ref, TimingHeaders, withHeaders } from '../schemas.js';
-import { decodeInlineImage } from '../../sources/data-uri.js';
+import { ref, TimingHeaders, withHeaders } from '../schemas/common.js';
+import { OpenAIRequest, OpenAIResponse } from '../schemas/openai.js';
+import { errorResponses } from '../errors.js';
+import { imageValue } from '../../sources/image-value.js';
 import { clientGone, clientLeft, encodeVectors, newTiming, setTimingHeaders } from '../reply.js';
 
 type Item = { text: string } | { image: string };
@@ -32,7 +35,7 @@ export const openaiEmbeddingRoutes: FastifyPluginAsyncTypebox = async (app) => {
         body: ref(OpenAIRequest),
         response: {
           200: withHeaders(ref(OpenAIResponse), TimingHeaders),
-          ...errors(400, 401, 404, 413, 415, 422, 500, 502, 503, 504),
+          ...errorResponses(400, 401, 404, 413, 415, 422, 500, 502, 503, 504),
         },
       },
       // Before the schema, which would answer token ids with one message per alternative it tried.
@@ -49,7 +52,7 @@ export const openaiEmbeddingRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const embedder = app.service.requireEmbedder();
       const model = embedder.model(body.model);
       const kinds = new Set(items.map((it) => ('text' in it ? 'texts' : 'images')));
-      embedder.checkCount(items.length, kinds.size === 1 ? [...kinds][0]! : 'items'); // texts and images together
+      checkCount(embedder.limits, items.length, kinds.size === 1 ? [...kinds][0]! : 'items'); // texts and images together
       if (body.dimensions !== undefined && body.dimensions !== model.dim) {
         throw new BadRequestError(
           `dimensions ${body.dimensions} is not available: ${model.name} gives ${model.dim}-d vectors only, because ALBEF was not trained for truncated vectors (a shortened one is not a valid embedding); leave dimensions out or set it to ${model.dim}`,
@@ -68,9 +71,7 @@ export const openaiEmbeddingRoutes: FastifyPluginAsyncTypebox = async (app) => {
           texts.push(it.text);
         } else {
           imageIdx.push(i);
-          images.push(
-            it.image.startsWith('data:') ? { bytes: decodeInlineImage(it.image, i, maxImageBytes) } : { url: it.image },
-          );
+          images.push(imageValue(it.image, i, maxImageBytes));
         }
       });
       // Image preparation waits on the signal's events; texts alone only need the socket check.

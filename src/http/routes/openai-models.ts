@@ -5,7 +5,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { LoadedModel } from '../../inference/model-pool.js';
-import { errors, OpenAIModel, OpenAIModelList, ref, type OpenAIModelT } from '../schemas.js';
+import { ref } from '../schemas/common.js';
+import { OpenAIModel, OpenAIModelList, type OpenAIModelT } from '../schemas/openai.js';
+import { errorResponses } from '../errors.js';
 
 function describe(m: LoadedModel): OpenAIModelT {
   return {
@@ -26,7 +28,7 @@ export const openaiModelRoutes: FastifyPluginAsyncTypebox = async (app) => {
         operationId: 'listModels',
         summary: 'OpenAI-compatible model list',
         tags: ['models'],
-        response: { 200: ref(OpenAIModelList), ...errors(401, 503) },
+        response: { 200: ref(OpenAIModelList), ...errorResponses(401, 503) },
       },
     },
     async () => ({ object: 'list' as const, data: app.service.requireEmbedder().pool.list().map(describe) }),
@@ -39,7 +41,7 @@ export const openaiModelRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'One model, OpenAI-compatible',
         tags: ['models'],
         params: Type.Object({ model: Type.String() }),
-        response: { 200: ref(OpenAIModel), ...errors(401, 404, 503) },
+        response: { 200: ref(OpenAIModel), ...errorResponses(401, 404, 503) },
       },
     },
     async (req) => describe(app.service.requireEmbedder().model(req.params.model)),

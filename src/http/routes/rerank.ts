@@ -3,8 +3,10 @@
 
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { documentAt, queryAt, relabel, type MatchItem } from '../../service/matcher.js';
-import { errors, ref, RerankRequest, RerankResponse } from '../schemas.js';
-import { imageValue } from '../image-parts.js';
+import { ref } from '../schemas/common.js';
+import { RerankRequest, RerankResponse } from '../schemas/matching.js';
+import { errorResponses } from '../errors.js';
+import { imageValue } from '../../sources/image-value.js';
 import { clientGone } from '../reply.js';
 
 type Given = string | { text: string } | { image: string };
@@ -23,7 +25,7 @@ export const rerankRoutes: FastifyPluginAsyncTypebox = async (app) => {
           'A text query against image documents, or an image query against text documents (the Cohere/Jina rerank shape, with `{"image"}` items). Each pair goes through ALBEF\'s fusion layers and ITM head, as ALBEF\'s own retrieval evaluation re-ranks its embedding top-k: embed the collection, search a vector database, then re-rank the top-k here.',
         tags: ['matching'],
         body: ref(RerankRequest),
-        response: { 200: ref(RerankResponse), ...errors(400, 401, 404, 413, 415, 422, 500, 502, 503, 504) },
+        response: { 200: ref(RerankResponse), ...errorResponses(400, 401, 404, 413, 415, 422, 500, 502, 503, 504) },
       },
     },
     async (req, reply) => {
