@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// albef-embed: the package's command line (SPEC §3). Each command lives in src/cli/.
+// albef-embed: the package's command line (docs/cli.md). Each command lives in src/cli/.
 
 import { AppError, UsageError } from '../core/errors.js';
 

@@ -1,4 +1,4 @@
-// ALBEF architectures: the official presets and the arch.json schema for anything else (SPEC §1).
+// ALBEF architectures: the official presets and the arch.json schema for anything else (docs/api.md, "arch.json").
 
 import Type, { type Static } from 'typebox';
 import Value from 'typebox/value';

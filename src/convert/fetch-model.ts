@@ -14,11 +14,11 @@ import { download, type DownloadProgress } from './download.js';
 
 /** How fetchModel reports: lines of progress, and the download's byte counts. */
 export interface FetchLog {
-  info(message: string): void;
-  warn(message: string): void;
-  progress?(p: DownloadProgress): void;
+  info: (message: string) => void;
+  warn: (message: string) => void;
+  progress?: (p: DownloadProgress) => void;
   /** The download ended (done or failed). */
-  progressDone?(): void;
+  progressDone?: () => void;
 }
 
 export const OFFICIAL_URLS: Record<PresetName, string> = {

@@ -3,7 +3,7 @@
 // nn.LayerNorm, exact-erf GELU, scaled dot-product self-attention with an additive -10000 mask,
 // F.normalize), in the precision the model is exported with. Attention uses ONNX Runtime's fused
 // com.microsoft MultiHeadAttention kernel (CPU and CUDA): ORT does not fuse the plain-op form of
-// this graph itself, and the fused kernel measured faster (int8 ViT ≈ 15 % faster).
+// this graph itself, and the fused kernel measured faster (docs/performance.md).
 
 import { DataType, f, GraphBuilder, type DataTypeValue } from './onnx-builder.js';
 import type { Lazy } from './albef-weights.js';
@@ -144,7 +144,7 @@ export class Layers {
   /**
    * LayerNorm(input + bias + skip), also returning the sum (the residual stream of a pre-LN block).
    * Plain Add + LayerNormalization: measured faster here than ORT's SkipLayerNormalization kernel
-   * (int8 ViT 178 vs 198 ms, fp32 370 vs 383 ms per image on 2 cores).
+   * (docs/performance.md).
    */
   residualLayerNorm(
     input: { out: string; bias?: string },
@@ -194,7 +194,7 @@ export class Layers {
    * alone while keys and values still come from every token.
    *
    * Three projections rather than one split afterwards: the kernel copies q, k and v into its head
-   * layout anyway, so a Split would only add a pass over [B, S, 3D] (int8 ViT ≈ 4 % of its time).
+   * layout anyway, so a Split would only add a pass over [B, S, 3D].
    * int8 projections carry their bias fused; float models hand the q|k|v bias to the kernel.
    */
   selfAttention(

@@ -3,8 +3,8 @@
 //
 // Why external data: ONNX Runtime memory-maps such weights instead of reading the whole protobuf
 // into memory and copying every tensor out of it, so a session holds one copy of the weights (its
-// pre-packed GEMM layout): measured 428 MB instead of 657 MB RSS for the 345 MB ViT-B/16 image
-// tower. The converter never holds more than one tensor in memory either.
+// pre-packed GEMM layout; docs/performance.md has the memory measured). The converter never holds
+// more than one tensor in memory either.
 //
 // A second graph over the same weights (image_states.onnx next to image.onnx) points into the first
 // graph's data file instead of writing the weights again (`shareFrom`).

@@ -4,7 +4,7 @@
 //
 // With `states` (text_states.onnx, for image–text matching) the last layer runs for every token and
 // the graph also outputs those last hidden states [B, S, D]: what Retrieval.py feeds the fusion layers.
-// The embedding graph keeps its last layer to token 0 (≈ 20 % faster), and ORT runs every node of a
+// The embedding graph keeps its last layer to token 0 (faster: docs/performance.md), and ORT runs every node of a
 // graph whatever outputs are asked for, so the two are separate graphs over the same weights.
 
 import type { AlbefWeights, Lazy } from './albef-weights.js';

@@ -4,7 +4,7 @@
 // With `states` (image_states.onnx, for image–text matching) the last block runs for every token and
 // the graph also outputs every token after the final LayerNorm [B, N+1, D]: what the fusion layers'
 // cross-attention reads. A separate graph over the same weights: ORT runs every node whatever outputs
-// are asked for, and the embedding graph's token-0-only last block is ≈ 9 % of its time.
+// are asked for, and the embedding graph's token-0-only last block saves time (docs/performance.md).
 
 import type { AlbefWeights, Lazy } from './albef-weights.js';
 import { Layers, transposed, type LazyTensor, type Precision } from './graph-layers.js';

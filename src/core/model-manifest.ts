@@ -70,7 +70,7 @@ export const ManifestSchema = Type.Object({
       lowercase: Type.Boolean(),
     }),
   }),
-  /** Image–text matching (SPEC §6): ALBEF's learned temperature and the graphs; absent = embeddings only. */
+  /** Image–text matching (Retrieval.py's ITM re-rank): ALBEF's learned temperature and the graphs; absent = embeddings only. */
   fusion: Type.Optional(
     Type.Object({
       temp: Type.Optional(

@@ -20,10 +20,10 @@ export const ERROR_TABLE: Record<ServiceErrorCode, ErrorEntry> = {
   invalid_multipart: { status: 400, when: 'the multipart body cannot be parsed (truncated, bad boundary)' },
   empty_image: { status: 400, when: 'an image item has no bytes' },
   invalid_image_data: { status: 400, when: 'an inline image is neither a data: URI nor base64' },
-  invalid_url: { status: 400, when: 'an image URL is malformed, not http(s), or carries credentials' },
+  invalid_url: { status: 400, when: 'an image URL that does not parse, or is longer than 8192 characters' },
   url_not_allowed: {
     status: 400,
-    when: 'an image URL points at a private, loopback, link-local or metadata address (see --allow-private-urls)',
+    when: 'an image URL of a scheme other than http(s), with credentials, or reaching a private, loopback, link-local or metadata address (see --allow-private-urls)',
   },
   modality_mismatch: { status: 400, when: 'a rerank pair is not one text and one image' },
   token_ids_not_supported: { status: 400, when: '/v1/embeddings input holds token ids instead of texts' },

@@ -1,8 +1,8 @@
 // Keeps CPU-heavy preprocessing (image decode + resize) out of the way of running inferences.
 //
 // ONNX Runtime's intra-op threads meet at a barrier after every parallel operator, so a decode that
-// takes a core away from one of them stalls all of them: on 2 cores a 15 ms decode overlapping a
-// batch cost that batch about 3× its own CPU time. Decodes therefore start when no inference runs on
+// takes a core away from one of them stalls all of them (on 2 cores a decode overlapping a batch cost
+// that batch several times its own CPU time: docs/performance.md). Decodes therefore start when no inference runs on
 // the CPU, and right away once they have waited `maxHoldMs` (so a busy text tower cannot starve
 // images). Decodes already started are not interrupted.
 

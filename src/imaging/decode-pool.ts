@@ -1,5 +1,6 @@
-// Runs image decode + PIL-exact resize + normalisation on worker threads, so that neither the
-// decode nor the pure-JS resampler ever blocks the event loop.
+// Runs image decode + PIL-exact resize on worker threads (decode-thread-entry.ts), one image per
+// thread at a time and each start cleared by the decode gate, so that neither the decode nor the
+// JavaScript resampler ever blocks the event loop. Failures become the typed errors of their status.
 
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';

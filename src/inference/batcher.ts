@@ -263,8 +263,8 @@ export class MicroBatcher<I, O> {
   /**
    * Ms to hold the next batch, 0 for none. With N clients in a closed loop, starting again at once
    * runs the items that queued during the last batch while its clients are still being answered,
-   * and the tower settles into batches of N/2 (measured: 32 of 64 texts, 13 % below the per-item
-   * speed of 64) with the replies' CPU work competing with inference. Holding while the answered
+   * and the tower settles into batches of N/2 (slower per item: docs/performance.md) with the
+   * replies' CPU work competing with inference. Holding while the answered
    * clients' next items keep arriving, up to as many items as were in play, restores full batches
    * and moves that work into the gap. A batch of one (a lone client) holds nothing.
    */

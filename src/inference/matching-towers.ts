@@ -1,4 +1,4 @@
-// Image–text matching for one model (SPEC §6): the per-token graphs of both towers and the fusion
+// Image–text matching for one model, as ALBEF's Retrieval.py evaluation() runs it: the per-token graphs of both towers and the fusion
 // graph, each with its session and micro-batcher. The image tower runs once per distinct image (and
 // not at all for images in the state cache), the text tower once per distinct text, and the fusion
 // graph on batches of (image, text) pairs grouped by image, so that each image's keys and values are

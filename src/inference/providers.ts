@@ -18,7 +18,7 @@ export interface SkippedProvider {
 }
 
 /**
- * The providers a choice tries, in order. `default` is the SPEC's "CUDA when present, CPU otherwise":
+ * The providers a choice tries, in order. `default` is "CUDA when present, CPU otherwise" (docs/deployment.md):
  * CUDA only where onnxruntime-node's CUDA binaries are installed (they are not in its npm package),
  * falling back to the CPU when it cannot start; WebGPU only when asked for (or `auto`), since on a
  * host without a GPU its attempt prints Vulkan and Dawn warnings at every start.

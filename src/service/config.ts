@@ -44,11 +44,13 @@ export const ConfigSchema = Type.Object({
     'ONNX Runtime sessions of the text tower, running batches side by side: more texts/s under load, a copy of the weights each, fewer threads for a lone text',
     1,
   ),
-  decodeThreads: Int(
-    usableCpus(),
-    'image decode/resize worker threads (default: one per usable CPU, a cgroup quota counted)',
-    1,
-  ),
+  decodeThreads: Type.Integer({
+    default: usableCpus(),
+    minimum: 1,
+    description: 'image decode/resize worker threads (default: one per usable CPU, a cgroup quota counted)',
+    // The default depends on the machine: said in words where options are listed.
+    defaultText: 'one per CPU',
+  }),
   maxBatchImages: Int(
     0,
     `largest image batch per inference (0 = by the provider each tower got: ${BATCH_DEFAULTS.cpu.image} on CPU, measured best; ${BATCH_DEFAULTS.webgpu.image} on GPUs)`,
@@ -189,12 +191,26 @@ export function resolveConfig(partial: Partial<Config> | Record<string, unknown>
   return value;
 }
 
-/** The options table for --help and the README. */
-export function describeConfig(): { flag: string; env: string; default: string; description: string }[] {
-  return properties().map(([key, s]) => ({
-    flag: `--${flagOf(key)}`,
-    env: envOf(key),
-    default: Array.isArray(s.default) ? s.default.join(',') : String(s.default),
-    description: s.description ?? '',
-  }));
+export interface OptionRow {
+  flag: string;
+  env: string;
+  default: string;
+  /** The values allowed, for options that take one of a few. */
+  values?: string[];
+  description: string;
+}
+
+/** The options table for --help and docs/configuration.md. */
+export function describeConfig(): OptionRow[] {
+  return properties().map(([key, s]) => {
+    const literals = (s as { anyOf?: { const?: unknown }[] }).anyOf?.map((a) => String(a.const));
+    const shown = (s as { defaultText?: string }).defaultText;
+    return {
+      flag: `--${flagOf(key)}`,
+      env: envOf(key),
+      default: shown ?? (Array.isArray(s.default) ? s.default.join(',') : String(s.default)),
+      ...(literals ? { values: literals } : {}),
+      description: s.description ?? '',
+    };
+  });
 }

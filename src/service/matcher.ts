@@ -1,4 +1,4 @@
-// Image–text matching without HTTP (SPEC §6): re-ranking documents against a query with ALBEF's ITM
+// Image–text matching without HTTP (docs/api.md): re-ranking documents against a query with ALBEF's ITM
 // head, and zero-shot classification. Routes and the CLI call this. Work is shared: each distinct
 // image (by the SHA-256 of its bytes, through the model's state cache) and each distinct text runs its
 // tower once per request, and the pairs go to the fusion batcher grouped by image.

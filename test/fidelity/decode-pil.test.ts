@@ -87,8 +87,8 @@ t.test('every case of cases.json decodes as PIL does, or gets the documented err
     t.same([d.width, d.height], c.size, `${label}: size`);
     const pil = Buffer.from(c.rgb!, 'base64');
     if (c.spec_rgb_sha256) {
-      // 16-bit grey: SPEC §2 and golden.json take v >> 8 where PIL's convert('RGB') clips at 255
-      t.equal(sha256(d.rgb), c.spec_rgb_sha256, `${label}: v >> 8 as SPEC §2 says (PIL would clip)`);
+      // 16-bit grey: the contract (docs/fidelity.md) and golden.json take v >> 8 where PIL's convert('RGB') clips at 255
+      t.equal(sha256(d.rgb), c.spec_rgb_sha256, `${label}: v >> 8 as the contract says (PIL would clip)`);
     } else if (c.file.endsWith('.avif')) {
       // libheif and Pillow's libavif convert YUV to RGB differently: documented, not PIL-exact
       let sum = 0;

@@ -60,6 +60,9 @@ t.test('URLs from a local static server', async (t) => {
   checkImages(t, res.json.embeddings, 'url');
   const one = await postJson(`${server.url}/embed/image`, { url: `${files.url}/${golden.images[0]!.file}` });
   t.ok(cosine(one.json.embeddings[0], golden.images[0]!.embedding) >= TOL.imageCos, 'single url');
+  // One rule for an image value on every route: `image`/`images` take a URL as rerank and /v1/embeddings do.
+  const asValue = await postJson(`${server.url}/embed/image`, { images: [`${files.url}/${golden.images[0]!.file}`] });
+  t.ok(cosine(asValue.json.embeddings[0], golden.images[0]!.embedding) >= TOL.imageCos, 'a URL as an image value');
 });
 
 t.test('raw image/* body', async (t) => {
@@ -111,13 +114,14 @@ t.test('OpenAI-compatible /v1/embeddings: texts and images mixed', async (t) => 
       { text: golden.texts[1]!.text },
       { image: `data:image/png;base64,${imageBytes.get(g.file)!.toString('base64')}` },
       { image: `${files.url}/${golden.images[0]!.file}` },
+      { image: imageBytes.get(golden.images[2]!.file)!.toString('base64') },
     ],
   });
   t.equal(res.status, 200, JSON.stringify(res.json).slice(0, 300));
   t.match(res.json, { object: 'list', model: 'tiny' });
   t.same(
     res.json.data.map((d: { index: number }) => d.index),
-    [0, 1, 2, 3],
+    [0, 1, 2, 3, 4],
   );
   t.ok(
     cosine(res.json.data[0].embedding, golden.texts[0]!.pre_caption.embedding) >= TOL.textCos,
@@ -126,6 +130,7 @@ t.test('OpenAI-compatible /v1/embeddings: texts and images mixed', async (t) => 
   t.ok(cosine(res.json.data[1].embedding, golden.texts[1]!.pre_caption.embedding) >= TOL.textCos, 'text item');
   t.ok(cosine(res.json.data[2].embedding, g.embedding) >= TOL.imageCos, 'image data URI');
   t.ok(cosine(res.json.data[3].embedding, golden.images[0]!.embedding) >= TOL.imageCos, 'image URL');
+  t.ok(cosine(res.json.data[4].embedding, golden.images[2]!.embedding) >= TOL.imageCos, 'image as plain base64');
   const tokens = golden.texts[0]!.pre_caption.ids.length + golden.texts[1]!.pre_caption.ids.length;
   t.same(res.json.usage, { prompt_tokens: tokens, total_tokens: tokens });
   const s = await postJson(`${server.url}/v1/embeddings`, { input: 'a dog', encoding_format: 'base64' });

@@ -315,7 +315,7 @@ export interface components {
             /** @description http(s) URL of one image */
             url?: string;
             urls?: string[];
-            /** @description base64 image bytes or a data: URI (JPEG, PNG, WebP, GIF, TIFF, BMP, AVIF/HEIF) */
+            /** @description an image: base64 bytes, a data: URI or an http(s) URL (JPEG, PNG, WebP, GIF, TIFF, BMP, AVIF/HEIF) */
             image?: string;
             images?: string[];
             /** @description model name (GET /models); the first loaded model when omitted */
@@ -344,7 +344,7 @@ export interface components {
         };
         /** @description an image, embedded into the same space as the texts */
         OpenAIImageItem: {
-            /** @description http(s) URL or data: URI */
+            /** @description an image: http(s) URL, data: URI or base64 bytes */
             image: string;
         };
         /** @description a text (a string or {"text"}) or an image */
@@ -640,7 +640,7 @@ export interface components {
             /** @description http(s) URL of one image */
             url?: string;
             urls?: string[];
-            /** @description base64 image bytes or a data: URI (JPEG, PNG, WebP, GIF, TIFF, BMP, AVIF/HEIF) */
+            /** @description an image: base64 bytes, a data: URI or an http(s) URL (JPEG, PNG, WebP, GIF, TIFF, BMP, AVIF/HEIF) */
             image?: string;
             images?: string[];
             /** @description candidate labels */
@@ -722,7 +722,7 @@ export interface components {
          *     }
          */
         StatusResponse: {
-            /** @description ok; or the service phase: starting, loading, ready, failed, draining */
+            /** @description ok; or the service phase: starting, loading, ready, failed, draining, closed */
             status: string;
         };
     };
@@ -821,7 +821,7 @@ export interface operations {
                     "application/json": components["schemas"]["ModelsResponse"];
                 };
             };
-            /** @description API keys are configured and none or a wrong one was given */
+            /** @description unauthorized: API keys are configured and none or a wrong one was given */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -830,7 +830,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description queue full (with Retry-After), models not loaded yet, or shutting down */
+            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -869,7 +869,7 @@ export interface operations {
                     "application/json": components["schemas"]["EmbeddingResponse"];
                 };
             };
-            /** @description malformed or invalid request */
+            /** @description invalid_request: the body does not match its schema: a field missing, unknown or of the wrong type; bad_request: fields that contradict each other, or a value the route cannot use; invalid_json: the body is not valid JSON; invalid_multipart: the multipart body cannot be parsed (truncated, bad boundary); empty_image: an image item has no bytes; invalid_image_data: an inline image is neither a data: URI nor base64; invalid_url: an image URL that does not parse, or is longer than 8192 characters; url_not_allowed: an image URL of a scheme other than http(s), with credentials, or reaching a private, loopback, link-local or metadata address (see --allow-private-urls); modality_mismatch: a rerank pair is not one text and one image; token_ids_not_supported: /v1/embeddings input holds token ids instead of texts; unsupported_dimensions: `dimensions` differs from the model's own; fusion_unavailable: the model cannot re-rank or classify: no matching part (reconvert it), --no-fusion, or no temperature */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -878,7 +878,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description API keys are configured and none or a wrong one was given */
+            /** @description unauthorized: API keys are configured and none or a wrong one was given */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -887,7 +887,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description unknown model (or route) */
+            /** @description model_not_found: no loaded model has that name; not_found: no such route */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -896,7 +896,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description over a size or count limit */
+            /** @description body_too_large: the request body is over --body-limit-bytes; image_too_large: an image is over --max-image-bytes, or over --max-image-pixels decoded; too_many_items: more items than --max-items, or than a whole queue holds; too_many_fields: too many fields in a multipart body; text_too_long: a text is over --max-text-chars; url_too_large: an image URL answers with more than --url-max-bytes */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -905,7 +905,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description unsupported image type or request content type */
+            /** @description unsupported_media_type: an image of a format not decoded here, or a request content type the route does not take */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -914,7 +914,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description inference failed */
+            /** @description internal_error: a bug: the log has the details; inference_failed: ONNX Runtime failed on a batch */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -923,7 +923,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description queue full (with Retry-After), models not loaded yet, or shutting down */
+            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -932,7 +932,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description an item waited past the request deadline */
+            /** @description deadline_exceeded: an item waited past --request-timeout-ms */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -979,7 +979,7 @@ export interface operations {
                     "application/json": components["schemas"]["EmbeddingResponse"];
                 };
             };
-            /** @description malformed or invalid request */
+            /** @description invalid_request: the body does not match its schema: a field missing, unknown or of the wrong type; bad_request: fields that contradict each other, or a value the route cannot use; invalid_json: the body is not valid JSON; invalid_multipart: the multipart body cannot be parsed (truncated, bad boundary); empty_image: an image item has no bytes; invalid_image_data: an inline image is neither a data: URI nor base64; invalid_url: an image URL that does not parse, or is longer than 8192 characters; url_not_allowed: an image URL of a scheme other than http(s), with credentials, or reaching a private, loopback, link-local or metadata address (see --allow-private-urls); modality_mismatch: a rerank pair is not one text and one image; token_ids_not_supported: /v1/embeddings input holds token ids instead of texts; unsupported_dimensions: `dimensions` differs from the model's own; fusion_unavailable: the model cannot re-rank or classify: no matching part (reconvert it), --no-fusion, or no temperature */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -988,7 +988,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description API keys are configured and none or a wrong one was given */
+            /** @description unauthorized: API keys are configured and none or a wrong one was given */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -997,7 +997,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description unknown model (or route) */
+            /** @description model_not_found: no loaded model has that name; not_found: no such route */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1006,7 +1006,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description over a size or count limit */
+            /** @description body_too_large: the request body is over --body-limit-bytes; image_too_large: an image is over --max-image-bytes, or over --max-image-pixels decoded; too_many_items: more items than --max-items, or than a whole queue holds; too_many_fields: too many fields in a multipart body; text_too_long: a text is over --max-text-chars; url_too_large: an image URL answers with more than --url-max-bytes */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1015,7 +1015,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description unsupported image type or request content type */
+            /** @description unsupported_media_type: an image of a format not decoded here, or a request content type the route does not take */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1024,7 +1024,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description an image that cannot be decoded */
+            /** @description undecodable_image: an image of a known format that cannot be decoded */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1033,7 +1033,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description inference failed */
+            /** @description internal_error: a bug: the log has the details; inference_failed: ONNX Runtime failed on a batch */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1042,7 +1042,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description an image URL could not be fetched */
+            /** @description url_fetch_failed: an image URL cannot be fetched (DNS, connection, HTTP status); url_timeout: an image URL did not answer within --url-timeout-ms; url_too_many_redirects: an image URL redirects more than --url-max-redirects times */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -1051,7 +1051,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description queue full (with Retry-After), models not loaded yet, or shutting down */
+            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1060,7 +1060,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description an item waited past the request deadline */
+            /** @description deadline_exceeded: an item waited past --request-timeout-ms */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -1101,7 +1101,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIEmbeddingResponse"];
                 };
             };
-            /** @description malformed or invalid request */
+            /** @description invalid_request: the body does not match its schema: a field missing, unknown or of the wrong type; bad_request: fields that contradict each other, or a value the route cannot use; invalid_json: the body is not valid JSON; invalid_multipart: the multipart body cannot be parsed (truncated, bad boundary); empty_image: an image item has no bytes; invalid_image_data: an inline image is neither a data: URI nor base64; invalid_url: an image URL that does not parse, or is longer than 8192 characters; url_not_allowed: an image URL of a scheme other than http(s), with credentials, or reaching a private, loopback, link-local or metadata address (see --allow-private-urls); modality_mismatch: a rerank pair is not one text and one image; token_ids_not_supported: /v1/embeddings input holds token ids instead of texts; unsupported_dimensions: `dimensions` differs from the model's own; fusion_unavailable: the model cannot re-rank or classify: no matching part (reconvert it), --no-fusion, or no temperature */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1110,7 +1110,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description API keys are configured and none or a wrong one was given */
+            /** @description unauthorized: API keys are configured and none or a wrong one was given */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1119,7 +1119,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description unknown model (or route) */
+            /** @description model_not_found: no loaded model has that name; not_found: no such route */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1128,7 +1128,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description over a size or count limit */
+            /** @description body_too_large: the request body is over --body-limit-bytes; image_too_large: an image is over --max-image-bytes, or over --max-image-pixels decoded; too_many_items: more items than --max-items, or than a whole queue holds; too_many_fields: too many fields in a multipart body; text_too_long: a text is over --max-text-chars; url_too_large: an image URL answers with more than --url-max-bytes */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1137,7 +1137,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description unsupported image type or request content type */
+            /** @description unsupported_media_type: an image of a format not decoded here, or a request content type the route does not take */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1146,7 +1146,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description an image that cannot be decoded */
+            /** @description undecodable_image: an image of a known format that cannot be decoded */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1155,7 +1155,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description inference failed */
+            /** @description internal_error: a bug: the log has the details; inference_failed: ONNX Runtime failed on a batch */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1164,7 +1164,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description an image URL could not be fetched */
+            /** @description url_fetch_failed: an image URL cannot be fetched (DNS, connection, HTTP status); url_timeout: an image URL did not answer within --url-timeout-ms; url_too_many_redirects: an image URL redirects more than --url-max-redirects times */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -1173,7 +1173,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description queue full (with Retry-After), models not loaded yet, or shutting down */
+            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1182,7 +1182,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description an item waited past the request deadline */
+            /** @description deadline_exceeded: an item waited past --request-timeout-ms */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -1211,7 +1211,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIModelList"];
                 };
             };
-            /** @description API keys are configured and none or a wrong one was given */
+            /** @description unauthorized: API keys are configured and none or a wrong one was given */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1220,7 +1220,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description queue full (with Retry-After), models not loaded yet, or shutting down */
+            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1251,7 +1251,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIModel"];
                 };
             };
-            /** @description API keys are configured and none or a wrong one was given */
+            /** @description unauthorized: API keys are configured and none or a wrong one was given */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1260,7 +1260,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description unknown model (or route) */
+            /** @description model_not_found: no loaded model has that name; not_found: no such route */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1269,7 +1269,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description queue full (with Retry-After), models not loaded yet, or shutting down */
+            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1302,7 +1302,7 @@ export interface operations {
                     "application/json": components["schemas"]["RerankResponse"];
                 };
             };
-            /** @description malformed or invalid request */
+            /** @description invalid_request: the body does not match its schema: a field missing, unknown or of the wrong type; bad_request: fields that contradict each other, or a value the route cannot use; invalid_json: the body is not valid JSON; invalid_multipart: the multipart body cannot be parsed (truncated, bad boundary); empty_image: an image item has no bytes; invalid_image_data: an inline image is neither a data: URI nor base64; invalid_url: an image URL that does not parse, or is longer than 8192 characters; url_not_allowed: an image URL of a scheme other than http(s), with credentials, or reaching a private, loopback, link-local or metadata address (see --allow-private-urls); modality_mismatch: a rerank pair is not one text and one image; token_ids_not_supported: /v1/embeddings input holds token ids instead of texts; unsupported_dimensions: `dimensions` differs from the model's own; fusion_unavailable: the model cannot re-rank or classify: no matching part (reconvert it), --no-fusion, or no temperature */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1311,7 +1311,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description API keys are configured and none or a wrong one was given */
+            /** @description unauthorized: API keys are configured and none or a wrong one was given */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1320,7 +1320,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description unknown model (or route) */
+            /** @description model_not_found: no loaded model has that name; not_found: no such route */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1329,7 +1329,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description over a size or count limit */
+            /** @description body_too_large: the request body is over --body-limit-bytes; image_too_large: an image is over --max-image-bytes, or over --max-image-pixels decoded; too_many_items: more items than --max-items, or than a whole queue holds; too_many_fields: too many fields in a multipart body; text_too_long: a text is over --max-text-chars; url_too_large: an image URL answers with more than --url-max-bytes */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1338,7 +1338,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description unsupported image type or request content type */
+            /** @description unsupported_media_type: an image of a format not decoded here, or a request content type the route does not take */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1347,7 +1347,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description an image that cannot be decoded */
+            /** @description undecodable_image: an image of a known format that cannot be decoded */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1356,7 +1356,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description inference failed */
+            /** @description internal_error: a bug: the log has the details; inference_failed: ONNX Runtime failed on a batch */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1365,7 +1365,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description an image URL could not be fetched */
+            /** @description url_fetch_failed: an image URL cannot be fetched (DNS, connection, HTTP status); url_timeout: an image URL did not answer within --url-timeout-ms; url_too_many_redirects: an image URL redirects more than --url-max-redirects times */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -1374,7 +1374,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description queue full (with Retry-After), models not loaded yet, or shutting down */
+            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1383,7 +1383,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description an item waited past the request deadline */
+            /** @description deadline_exceeded: an item waited past --request-timeout-ms */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -1417,7 +1417,7 @@ export interface operations {
                     "application/json": components["schemas"]["ClassifyResponse"];
                 };
             };
-            /** @description malformed or invalid request */
+            /** @description invalid_request: the body does not match its schema: a field missing, unknown or of the wrong type; bad_request: fields that contradict each other, or a value the route cannot use; invalid_json: the body is not valid JSON; invalid_multipart: the multipart body cannot be parsed (truncated, bad boundary); empty_image: an image item has no bytes; invalid_image_data: an inline image is neither a data: URI nor base64; invalid_url: an image URL that does not parse, or is longer than 8192 characters; url_not_allowed: an image URL of a scheme other than http(s), with credentials, or reaching a private, loopback, link-local or metadata address (see --allow-private-urls); modality_mismatch: a rerank pair is not one text and one image; token_ids_not_supported: /v1/embeddings input holds token ids instead of texts; unsupported_dimensions: `dimensions` differs from the model's own; fusion_unavailable: the model cannot re-rank or classify: no matching part (reconvert it), --no-fusion, or no temperature */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1426,7 +1426,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description API keys are configured and none or a wrong one was given */
+            /** @description unauthorized: API keys are configured and none or a wrong one was given */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1435,7 +1435,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description unknown model (or route) */
+            /** @description model_not_found: no loaded model has that name; not_found: no such route */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1444,7 +1444,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description over a size or count limit */
+            /** @description body_too_large: the request body is over --body-limit-bytes; image_too_large: an image is over --max-image-bytes, or over --max-image-pixels decoded; too_many_items: more items than --max-items, or than a whole queue holds; too_many_fields: too many fields in a multipart body; text_too_long: a text is over --max-text-chars; url_too_large: an image URL answers with more than --url-max-bytes */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1453,7 +1453,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description unsupported image type or request content type */
+            /** @description unsupported_media_type: an image of a format not decoded here, or a request content type the route does not take */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1462,7 +1462,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description an image that cannot be decoded */
+            /** @description undecodable_image: an image of a known format that cannot be decoded */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1471,7 +1471,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description inference failed */
+            /** @description internal_error: a bug: the log has the details; inference_failed: ONNX Runtime failed on a batch */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1480,7 +1480,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description an image URL could not be fetched */
+            /** @description url_fetch_failed: an image URL cannot be fetched (DNS, connection, HTTP status); url_timeout: an image URL did not answer within --url-timeout-ms; url_too_many_redirects: an image URL redirects more than --url-max-redirects times */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -1489,7 +1489,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description queue full (with Retry-After), models not loaded yet, or shutting down */
+            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1498,7 +1498,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description an item waited past the request deadline */
+            /** @description deadline_exceeded: an item waited past --request-timeout-ms */
             504: {
                 headers: {
                     [name: string]: unknown;

@@ -1,4 +1,4 @@
-// Every error class of SPEC §4 over real HTTP: the right status and JSON error shape, then a
+// Every error class of the API (docs/errors.md) over real HTTP: the right status and JSON error shape, then a
 // successful request on the same server (a bad request never harms the next one).
 
 import { readFile } from 'node:fs/promises';

@@ -1,4 +1,4 @@
-// /v1/rerank and /classify against the limits and errors of SPEC §4 and §6: a request larger than a
+// /v1/rerank and /classify against the limits and errors of the API (docs/errors.md): a request larger than a
 // queue is 413 (a cached gallery larger than the queue is not), a full queue 503 with Retry-After,
 // fetch failures 502, oversized images 413, deadlines 504, each with the item's index; equal
 // documents tie exactly; temp clamped to [0.001, 0.5]; templates; --no-fusion. Expected scores come

@@ -1,4 +1,4 @@
-// POST /classify: zero-shot classification of images against labels (SPEC §6): softmax over the labels
+// POST /classify: zero-shot classification of images against labels (docs/api.md): softmax over the labels
 // of ALBEF's contrastive similarity at its learned temperature, optionally with each pair's ITM match
 // probability. JSON (the image fields of /embed/image) or multipart (image parts, repeated `labels`).
 

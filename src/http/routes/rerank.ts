@@ -1,4 +1,4 @@
-// POST /v1/rerank: the Cohere/Jina rerank shape with multimodal items (SPEC §6). A text query against
+// POST /v1/rerank: the Cohere/Jina rerank shape with multimodal items (docs/api.md). A text query against
 // image documents or an image query against text documents, scored by ALBEF's ITM head.
 
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';

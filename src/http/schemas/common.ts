@@ -100,6 +100,10 @@ export function withHeaders<T extends object>(schema: T, headers: Record<string,
 }
 
 export const StatusResponse = Type.Object(
-  { status: Type.String({ description: 'ok; or the service phase: starting, loading, ready, failed, draining' }) },
+  {
+    status: Type.String({
+      description: 'ok; or the service phase: starting, loading, ready, failed, draining, closed',
+    }),
+  },
   { $id: 'StatusResponse', description: 'the service state', example: { status: 'ready' } },
 );

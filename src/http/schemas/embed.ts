@@ -41,7 +41,7 @@ export const TextRequest = Type.Object(
 export type TextRequestT = Static<typeof TextRequest>;
 
 export const ImageValue = Type.String({
-  description: 'base64 image bytes or a data: URI (JPEG, PNG, WebP, GIF, TIFF, BMP, AVIF/HEIF)',
+  description: 'an image: base64 bytes, a data: URI or an http(s) URL (JPEG, PNG, WebP, GIF, TIFF, BMP, AVIF/HEIF)',
 });
 
 export const ImageJsonRequest = Type.Object(

@@ -9,7 +9,7 @@ export const OpenAITextItem = Type.Object(
   { $id: 'OpenAITextItem', additionalProperties: false, description: 'a text (as a plain string is)' },
 );
 export const OpenAIImageItem = Type.Object(
-  { image: Type.String({ description: 'http(s) URL or data: URI' }) },
+  { image: Type.String({ description: 'an image: http(s) URL, data: URI or base64 bytes' }) },
   {
     $id: 'OpenAIImageItem',
     additionalProperties: false,
