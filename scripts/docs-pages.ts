@@ -22,16 +22,23 @@ export function configurationPage(): string {
   return `${GENERATED}
 # Configuration
 
-\`albef-embed serve\` takes every option as a command-line flag or as its environment variable (the
-flag wins; an empty variable counts as unset). \`albef-embed serve --help\` prints the same table.
+\`albef-embed serve\` (and \`npm start\`, which runs it) reads every option from a command-line flag or
+its environment twin; a flag wins over the environment, the environment over the default.
+\`albef-embed serve --help\` prints the same options.
 
-- Lists (\`--models\`, \`--api-key\`): comma-separated, or the flag repeated.
-- Booleans: \`--flag\` or \`--no-flag\`; as environment values \`true\`/\`false\`, \`1\`/\`0\`, \`yes\`/\`no\`.
-- Sizes are bytes, times milliseconds.
+- Booleans: \`--cors\` turns an option on, \`--no-cors\` off; in the environment \`true\`/\`false\`,
+  \`1\`/\`0\` or \`yes\`/\`no\`.
+- Lists (\`--models\`, \`--api-key\`): repeat the flag or separate values with commas (the environment
+  takes commas).
+- Sizes are bytes, times milliseconds. An empty environment variable counts as unset.
+- An unknown flag or an invalid value stops the start with exit code 2, the reason and the options list.
 
-| flag | environment | default | what it does |
+| flag | environment | default | meaning |
 |---|---|---|---|
 ${rows.join('\n')}
+
+More: [GPU providers](deployment.md#gpu), [sessions side by side](performance.md#sessions-side-by-side),
+[two-stage retrieval](api.md#two-stage-retrieval), [the web page](api.md#web-page).
 `;
 }
 
@@ -42,19 +49,40 @@ export function errorsPage(): string {
   return `${GENERATED}
 # Errors
 
-Every error is JSON. Native routes answer
-\`{"error": {"code", "message", "index"?, "request_id"}}\`; routes under \`/v1/\` answer OpenAI's shape,
-\`{"error": {"message", "type", "code", "param", "index"?, "request_id"}}\`, a superset of the native one.
-\`index\` is the position of the item at fault in the request's list (\`input\`, \`documents\`,
-\`images\`, \`labels\`…); \`param\` names the field. A bad item never harms the process or other requests.
-A full queue (503 \`overloaded\`) comes with \`Retry-After\` (seconds).
+Every error is JSON: \`{"error": {"code", "message", "index"?, "request_id"}}\`. \`code\` is stable and
+machine-readable, \`message\` says what went wrong in words, \`index\` is the position of the offending
+item (a text, an image, a document, a label), and \`request_id\` is the request's \`x-request-id\`. A bad
+item never takes the process or other requests down.
+
+Under \`/v1/\` the body is OpenAI's, with the same fields added:
+\`{"error": {"message", "type", "code", "param", "index"?, "request_id"}}\` (\`type\`: \`invalid_request_error\`,
+\`authentication_error\`, \`rate_limit_error\`, \`server_error\`; \`param\`: the request field at fault, or
+null), so OpenAI SDKs raise their usual error classes. A full queue (503 \`overloaded\`) comes with
+\`Retry-After\` (seconds).
 
 | status | code | when |
 |---|---|---|
 ${rows.join('\n')}
 
-The command line prints \`albef-embed: error [code]: message\` on stderr and exits 1, or exits 2 for a
-usage error (an unknown flag, a missing or invalid option).
+The limits behind 413, 503 and 504 are options ([configuration.md](configuration.md)); what each route
+accepts is in [api.md](api.md).
+
+## Command line
+
+The commands print \`albef-embed: …\` with the reason on stderr and exit non-zero:
+
+- \`convert\` (and \`fetch\`, which converts): \`not_a_checkpoint\`, \`truncated\`, \`corrupt\`, \`unsupported\`,
+  \`missing_tensor\` / \`shape_mismatch\` (with the tensor key), \`bad_arch\`.
+- \`fetch\`, when it cannot download: why (no such host, connection refused, a TLS error, a timeout, an
+  HTTP status; only timeouts, dropped connections and 5xx are retried) and how to go on (\`--url\` for a
+  mirror, or \`convert\` on a file obtained another way); a file shorter than the server said is resumed
+  on the next try, and one whose MD5 (or \`--sha256\`) does not match is removed.
+- \`serve\`: no model found (exit 1; \`--fetch\` downloads one instead), a model that fails to load (exit 1,
+  or \`--on-load-error not-ready\`: \`/readyz\` 503 and \`/healthz\` 200 for inspection), an invalid option
+  (exit 2).
+- \`embed\` in indexing mode: files that cannot be decoded are reported and the exit code is 1.
+- \`merge\`: torn or invalid lines (\`invalid_line\`), vectors of different lengths and ids found twice are
+  refused, and nothing is written.
 `;
 }
 

@@ -18,7 +18,7 @@ const List = (def: string[], description: string) =>
 export const ConfigSchema = Type.Object({
   models: List(
     ['./models'],
-    'model directories to serve (comma-separated or repeated); the first is the default model',
+    'model directories to serve (comma-separated or repeated); the first is the default model. A directory of model directories also works',
   ),
   host: Str('127.0.0.1', 'address to listen on (0.0.0.0 in containers)'),
   port: Int(8080, 'TCP port', 0),
@@ -27,7 +27,7 @@ export const ConfigSchema = Type.Object({
     {
       default: 'default',
       description:
-        'ONNX Runtime execution provider: default (CUDA where its binaries are installed and it starts, else cpu), cpu, cuda, webgpu, or auto (the first of cuda, webgpu, cpu that loads and runs a first inference). GET /models says why others were skipped. cpu, cuda or webgpu named here that cannot run the model is a load error',
+        'ONNX Runtime execution provider: default (CUDA where its binaries are installed and it starts, else cpu), cpu, cuda, webgpu, or auto (the first of cuda, webgpu, cpu that loads and runs a first inference). GET /models says why others were skipped. cpu, cuda or webgpu named here that cannot run the model is a load error, never a CPU fallback',
     },
   ),
   intraOpThreads: Int(
@@ -106,10 +106,10 @@ export const ConfigSchema = Type.Object({
   urlTimeoutMs: Int(10000, 'total time to fetch one image URL (ms)', 1),
   urlMaxBytes: Int(20 * 1024 * 1024, 'largest image fetched from a URL', 1),
   urlMaxRedirects: Int(3, 'redirects followed per image URL'),
-  apiKey: List([], 'API keys accepted as "Authorization: Bearer KEY" (repeat for several); none = no auth'),
+  apiKey: List([], 'API keys accepted as "Authorization: Bearer KEY" or "x-api-key: KEY" (repeat or comma-separate for several); none = no auth. /healthz, /readyz and /metrics stay open'),
   cors: Bool(false, 'send CORS headers allowing any origin'),
   ui: Bool(true, 'serve the web page at / (search and classify your own images in the browser); --no-ui turns it off'),
-  warmup: Bool(true, 'run one inference per tower before reporting ready'),
+  warmup: Bool(true, 'run one inference per tower before reporting ready (--no-warmup: /readyz is 200 once the models are loaded, and the first requests pay the first-run cost)'),
   fetch: Type.Union([Type.Literal(''), Type.Literal('albef_4m'), Type.Literal('albef_14m')], {
     default: '',
     description:
@@ -122,7 +122,7 @@ export const ConfigSchema = Type.Object({
   }),
   logLevel: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
-    { default: 'info', description: 'log level' },
+    { default: 'info', description: 'log level (JSON lines via pino with request ids; an x-request-id header is honoured and echoed)' },
   ),
 });
 

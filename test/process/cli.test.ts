@@ -122,6 +122,7 @@ t.test('configuration: flags over environment over defaults, validated', async (
     rows.every((r) => r.flag.startsWith('--') && r.env.startsWith('ALBEF_') && r.description),
     'every option has a flag, an env twin and a description',
   );
-  const readme = readFileSync(join(PACKAGE_ROOT, 'README.md'), 'utf8');
-  for (const r of rows) t.ok(readme.includes(`| \`${r.flag}\` | \`${r.env}\` |`), `README documents ${r.flag}`);
+  const page = readFileSync(join(PACKAGE_ROOT, 'docs', 'configuration.md'), 'utf8');
+  for (const r of rows)
+    t.ok(page.includes(`| \`${r.flag}\` | \`${r.env}\` |`), `docs/configuration.md documents ${r.flag}`);
 });
