@@ -4,7 +4,7 @@
 // against the CPU provider on the same machine, and the service end to end (bench/service.ts,
 // bench/load.ts). results.json is rewritten after every phase, so a run cut short still reports.
 //
-//   node dist/bench/gpu.js --provider webgpu --models DIR --out DIR [--seconds 3] [--budget-s 270]
+//   node build/bench/gpu.js --provider webgpu --models DIR --out DIR [--seconds 3] [--budget-s 270]
 //
 // DIR holds tiny-fp32, tiny-fp16 (converted from the fixture checkpoint) and full-<precision> for
 // each precision measured (synthesised), as device-run.sh makes them.

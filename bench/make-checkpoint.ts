@@ -1,6 +1,6 @@
 // Writes a full-size synthetic ALBEF checkpoint in the official pretrain layout (model weights plus
 // the momentum copies and queues that the real files carry), to measure conversion time and memory:
-//   node dist/bench/make-checkpoint.js OUT.pth [--with-optimizer]
+//   node build/bench/make-checkpoint.js OUT.pth [--with-optimizer]
 
 import { resolveArch } from '../src/convert/arch.js';
 import { PRESETS } from '../src/convert/arch.js';

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../src/core/paths.js';
 
-// From the package root, so that the built copy (dist/test/helpers, used by bench/gpu.ts) finds them too.
+// From the package root, so that the built copy (build/kit, used by bench/gpu.ts) finds them too.
 export const FIXTURES = join(PACKAGE_ROOT, 'test', 'fixtures');
 export const TINY_DIR = join(FIXTURES, 'albef-tiny-a');
 export const IMAGES_DIR = join(FIXTURES, 'images');

@@ -107,7 +107,7 @@ for pid in "${pids[@]}"; do wait "$pid"; done
 du -sh "$m"/*
 
 if [ "$provider" = webgpu ]; then
-  # test/providers.test.ts hides GPUs with a missing driver file: check that this holds with a GPU there.
+  # test/http/providers.test.ts hides GPUs with a missing driver file: check that this holds with a GPU there.
   step "hidden GPU: --provider webgpu must fail"
   set +e
   VK_DRIVER_FILES=/nonexistent/albef-test-icd.json VK_ICD_FILENAMES=/nonexistent/albef-test-icd.json \

@@ -1,5 +1,5 @@
-// Locates files that ship with the package (the vocabulary), from src/ under tsx/tap or dist/src/,
-// and reads the package's version.
+// Locates files that ship with the package (assets/), from src/ under tsx/tap, from dist/ when built
+// or from build/src/ in the bench, and reads the package's version.
 
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -1,5 +1,5 @@
 // Builds the Fastify app: plugins, cross-cutting hooks (request ids, auth, metrics), the JSON error
-// contract, OpenAPI, and the routes. The process entry (server.ts) and the tests both use it.
+// contract, OpenAPI, and the routes. `albef-embed serve` (src/cli/serve-command.ts) and the tests both use it.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import cors from '@fastify/cors';

@@ -1,5 +1,5 @@
 // The last step of ALBEF's image transform: resized 8-bit RGB → torchvision's ToTensor + Normalize
-// (v / 255, then (x - mean) / std, in float32) → planar CHW. Kept apart from image.ts (which loads
+// (v / 255, then (x - mean) / std, in float32) → planar CHW. Kept apart from decode.ts (which loads
 // sharp) because the session worker runs it, straight into the batch tensor it reuses.
 
 /** Interleaved RGB bytes (size × size × 3) → planar CHW float32, written into `out` (3 × size × size). */

@@ -31,7 +31,7 @@ export function candidates(choice: ProviderChoice, cudaInstalled = false): Provi
 
 /** Why `provider` does not run models of `precision`, or undefined when it does. */
 export function precisionRefusal(provider: Provider, precision: string | undefined): string | undefined {
-  // The CPU runs all three (fp16 through float32 casts: test/precision.test.ts). ORT's GPU providers
+  // The CPU runs all three (fp16 through float32 casts: test/fidelity/precision.test.ts). ORT's GPU providers
   // have no DynamicQuantizeMatMul kernel: it would run on the CPU with copies on both sides.
   if (provider !== 'cpu' && precision === 'int8')
     return 'int8 models run on the CPU only (their DynamicQuantizeMatMul nodes have no GPU kernel): use an fp16 or fp32 model on a GPU';

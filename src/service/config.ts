@@ -106,10 +106,16 @@ export const ConfigSchema = Type.Object({
   urlTimeoutMs: Int(10000, 'total time to fetch one image URL (ms)', 1),
   urlMaxBytes: Int(20 * 1024 * 1024, 'largest image fetched from a URL', 1),
   urlMaxRedirects: Int(3, 'redirects followed per image URL'),
-  apiKey: List([], 'API keys accepted as "Authorization: Bearer KEY" or "x-api-key: KEY" (repeat or comma-separate for several); none = no auth. /healthz, /readyz and /metrics stay open'),
+  apiKey: List(
+    [],
+    'API keys accepted as "Authorization: Bearer KEY" or "x-api-key: KEY" (repeat or comma-separate for several); none = no auth. /healthz, /readyz and /metrics stay open',
+  ),
   cors: Bool(false, 'send CORS headers allowing any origin'),
   ui: Bool(true, 'serve the web page at / (search and classify your own images in the browser); --no-ui turns it off'),
-  warmup: Bool(true, 'run one inference per tower before reporting ready (--no-warmup: /readyz is 200 once the models are loaded, and the first requests pay the first-run cost)'),
+  warmup: Bool(
+    true,
+    'run one inference per tower before reporting ready (--no-warmup: /readyz is 200 once the models are loaded, and the first requests pay the first-run cost)',
+  ),
   fetch: Type.Union([Type.Literal(''), Type.Literal('albef_4m'), Type.Literal('albef_14m')], {
     default: '',
     description:
@@ -122,7 +128,10 @@ export const ConfigSchema = Type.Object({
   }),
   logLevel: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
-    { default: 'info', description: 'log level (JSON lines via pino with request ids; an x-request-id header is honoured and echoed)' },
+    {
+      default: 'info',
+      description: 'log level (JSON lines via pino with request ids; an x-request-id header is honoured and echoed)',
+    },
   ),
 });
 

@@ -4,7 +4,7 @@
 // HTTP; a file the API refuses shows the API's words on its own card (422 undecodable, 413 over the
 // image byte limit, 415 not an image) while the others in the same batch rank; the page asks for an
 // API key when the service has them; it loads nothing from anywhere else and breaks no CSP rule.
-// UPDATE_SCREENSHOTS=1 also writes the README's screenshots (docs/ui-rerank.png, ui-classify.png, ui-phone.png).
+// UPDATE_SCREENSHOTS=1 also writes the screenshots the docs show (docs/ui-rerank.png, ui-classify.png, ui-phone.png).
 
 import { existsSync, readFileSync } from 'node:fs';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -128,7 +128,7 @@ async function settle(page: Page, n: number, done: Done): Promise<void> {
 
 async function screenshot(t: Test, page: Page, file: string): Promise<void> {
   if (!SCREENSHOTS) return;
-  // Palette PNG: a few tens of kB for the README.
+  // Palette PNG: a few tens of kB for the docs.
   const png = await sharp(await page.screenshot({ fullPage: true }))
     .png({ palette: true, colours: 64, compressionLevel: 9 })
     .toBuffer();

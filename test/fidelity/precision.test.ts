@@ -1,5 +1,5 @@
 // Reduced precision: int8 (7-bit weight-quantized linear layers, per output channel) stays close to the
-// official fp32 outputs on the fixture goldens on every CPU class (test/int8-kernels.test.ts checks the
+// official fp32 outputs on the fixture goldens on every CPU class (test/fidelity/int8-kernels.test.ts checks the
 // weights cannot saturate the non-VNNI kernels); fp16 (for the CUDA provider) writes a float16 graph
 // whose vectors, run here by ORT's CPU provider (which computes float16 nodes through float32 casts),
 // match the goldens too: that checks the fp16 files' weights and wiring, not CUDA's fp16 arithmetic.
