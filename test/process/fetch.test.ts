@@ -255,7 +255,7 @@ t.test('the command line, offline: why, and what to do next, once', async (t) =>
   t.equal(res.code, 1);
   t.match(
     res.stderr,
-    `error: cannot download http://127.0.0.1:${port}/ALBEF_4M.pth: 127.0.0.1 port ${port} refused the connection (ECONNREFUSED: nothing listens there).`,
+    `error [download_failed]: cannot download http://127.0.0.1:${port}/ALBEF_4M.pth: 127.0.0.1 port ${port} refused the connection (ECONNREFUSED: nothing listens there).`,
   );
   t.match(res.stderr, /download from a mirror: +albef-embed fetch albef_4m --url /);
   t.match(res.stderr, /convert it: +albef-embed convert --checkpoint ALBEF_4M\.pth --preset albef_4m --out /);
