@@ -344,34 +344,33 @@ export function itcStage(images: Vectors, texts: Vectors, options: ItcStageOptio
   const buf = new Float32Array(Math.min(block, nI) * nT);
   const rowWorst = rowHeaps.worst;
   const colWorst = colHeaps.worst;
+  const ownImage = Int32Array.from(txt2img ?? []);
   for (let i0 = 0; i0 < nI; i0 += block) {
     const i1 = Math.min(nI, i0 + block);
     simBlock(images, i0, i1, texts, buf);
     for (let i = i0; i < i1; i++) {
       const o = (i - i0) * nT;
+      // The image's best-placed caption (its rank is the image→text rank); none: never a hit, and
+      // the comparison below never counts (−1 as its index puts it before every entry).
+      let best = -1;
+      let b = Infinity;
+      for (const g of withTruth ? img2txt[i]! : []) {
+        if (!Number.isInteger(g) || g < 0 || g >= nT) throw new RangeError(`img2txt[${i}] holds ${g}`);
+        if (best < 0 || ahead(buf[o + g]!, g, b, best)) [best, b] = [g, buf[o + g]!];
+      }
+      let rank = 0;
       for (let t = 0; t < nT; t++) {
         const s = buf[o + t]!;
-        if (Number.isNaN(s)) assertScore(s, 'similarity');
+        if (s !== s) assertScore(s, 'similarity');
         if (s >= rowWorst[i]!) rowHeaps.offer(i, s, t);
         if (s >= colWorst[t]!) colHeaps.offer(t, s, i);
-      }
-      if (withTruth) {
-        const truth = img2txt[i]!;
-        if (truth.length === 0) {
-          ranksI2T[i] = 0x7fffffff; // itm_eval's 1e20: never a hit
-        } else {
-          let best = truth[0]!;
-          for (const g of truth) {
-            if (!Number.isInteger(g) || g < 0 || g >= nT) throw new RangeError(`img2txt[${i}] holds ${g}`);
-            if (ahead(buf[o + g]!, g, buf[o + best]!, best)) best = g;
-          }
-          const b = buf[o + best]!;
-          let rank = 0;
-          for (let t = 0; t < nT; t++) if (ahead(buf[o + t]!, t, b, best)) rank++;
-          ranksI2T[i] = rank;
+        if (withTruth) {
+          if (s > b || (s === b && t < best)) rank++;
+          const g = own[t]!;
+          if (s > g || (s === g && i < ownImage[t]!)) ranksT2I[t] = ranksT2I[t]! + 1;
         }
-        for (let t = 0; t < nT; t++) if (ahead(buf[o + t]!, i, own[t]!, txt2img[t]!)) ranksT2I[t] = ranksT2I[t]! + 1;
       }
+      ranksI2T[i] = best < 0 ? 0x7fffffff : rank; // no caption: itm_eval's 1e20, never a hit
     }
     options.onProgress?.(i1, nI);
   }

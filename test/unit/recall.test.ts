@@ -209,6 +209,7 @@ t.test('random sets with ties: blocked pass = full matrix = brute-force sort', a
     [2, 37, 90, 16, 10, 64],
     [3, 9, 30, 5, 16, 1], // k above the images: every image is a candidate
     [4, 50, 130, 33, 20, 3],
+    [8, 40, 25, 6, 10, 7], // fewer texts than images: 15 images without a caption never hit
   ] as const) {
     const { images, texts, txt2img, img2txt } = randomSet(seed, nI, nT, dim);
     const sim = similarityMatrix(images, texts);
