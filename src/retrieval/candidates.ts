@@ -297,7 +297,10 @@ export interface ItcStage {
   i2t: TopK;
   /** Each text's k best images, best first. */
   t2i: TopK;
-  /** With the ground truth: each query's ITC rank (as `itm_eval` on the cosines) and their recall. */
+  /**
+   * With the ground truth: each query's ITC rank (0 = first, as `itm_eval` on the cosines; 2³¹ − 1 for
+   * an image without captions) and `itm_eval`'s recall on the cosines.
+   */
   ranksI2T?: Int32Array;
   ranksT2I?: Int32Array;
   recall?: Recall;
@@ -350,13 +353,16 @@ export function itcStage(images: Vectors, texts: Vectors, options: ItcStageOptio
     simBlock(images, i0, i1, texts, buf);
     for (let i = i0; i < i1; i++) {
       const o = (i - i0) * nT;
-      // The image's best-placed caption (its rank is the image→text rank); none: never a hit, and
-      // the comparison below never counts (−1 as its index puts it before every entry).
+      // The image's best-placed caption: its rank is the image's. An image without captions keeps
+      // b = +∞ (nothing counts) and gets a rank that is never a hit.
       let best = -1;
       let b = Infinity;
       for (const g of withTruth ? img2txt[i]! : []) {
         if (!Number.isInteger(g) || g < 0 || g >= nT) throw new RangeError(`img2txt[${i}] holds ${g}`);
-        if (best < 0 || ahead(buf[o + g]!, g, b, best)) [best, b] = [g, buf[o + g]!];
+        if (best < 0 || ahead(buf[o + g]!, g, b, best)) {
+          best = g;
+          b = buf[o + g]!;
+        }
       }
       let rank = 0;
       for (let t = 0; t < nT; t++) {
