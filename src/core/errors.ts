@@ -285,3 +285,19 @@ export class ConfigError extends AppError {
     super('invalid_config', message);
   }
 }
+
+// ---- retrieval (src/retrieval) ----
+
+/** An annotation file in ALBEF's format that cannot be used; `index` is the entry at fault, `param` its field. */
+export class AnnotationsError extends AppError {
+  constructor(message: string, entry?: number, field?: string, options?: { cause?: unknown }) {
+    super('invalid_annotations', message, 400, entry, { cause: options?.cause, param: field });
+  }
+}
+
+/** A relative path that would leave the root it must stay under (a collection's image root). */
+export class PathOutsideRootError extends AppError {
+  constructor(message: string, index?: number) {
+    super('path_outside_root', message, 400, index);
+  }
+}
