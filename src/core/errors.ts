@@ -36,7 +36,9 @@ export type ServiceErrorCode =
   | 'url_too_many_redirects'
   | 'overloaded'
   | 'not_ready'
-  | 'deadline_exceeded';
+  | 'deadline_exceeded'
+  | 'invalid_annotations'
+  | 'path_outside_root';
 
 /** Codes of the tools around the service: loading models, converting checkpoints, the command line. */
 export type ToolErrorCode =
@@ -291,13 +293,13 @@ export class ConfigError extends AppError {
 /** An annotation file in ALBEF's format that cannot be used; `index` is the entry at fault, `param` its field. */
 export class AnnotationsError extends AppError {
   constructor(message: string, entry?: number, field?: string, options?: { cause?: unknown }) {
-    super('invalid_annotations', message, 400, entry, { cause: options?.cause, param: field });
+    super('invalid_annotations', message, { index: entry, param: field, cause: options?.cause });
   }
 }
 
 /** A relative path that would leave the root it must stay under (a collection's image root). */
 export class PathOutsideRootError extends AppError {
   constructor(message: string, index?: number) {
-    super('path_outside_root', message, 400, index);
+    super('path_outside_root', message, { index });
   }
 }

@@ -55,6 +55,11 @@ export const ERROR_TABLE: Record<ServiceErrorCode, ErrorEntry> = {
   overloaded: { status: 503, when: 'a queue is full; retry after the Retry-After header' },
   not_ready: { status: 503, when: 'models are still loading, failed to load, or the service is shutting down' },
   deadline_exceeded: { status: 504, when: 'an item waited past --request-timeout-ms' },
+  invalid_annotations: {
+    status: 400,
+    when: "an annotation file in ALBEF's format that cannot be used (the entry and field are named)",
+  },
+  path_outside_root: { status: 400, when: "a relative path that would leave its root (a collection's image folder)" },
 };
 
 export const statusOf = (code: ServiceErrorCode): number => ERROR_TABLE[code].status;
