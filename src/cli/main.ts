@@ -15,6 +15,7 @@ Commands:
   merge     join the parts of a sharded embed run into one JSON lines file
   rerank    one-off image–text matching scores of documents against a query, as JSON
   classify  one-off zero-shot classification of images against labels, as JSON
+  eval      recall as the ALBEF paper reports it, on an annotation file in ALBEF's format
   healthcheck  exit 0 when the local service is ready (container HEALTHCHECK)
 `;
 
@@ -33,6 +34,8 @@ async function main(argv: string[]): Promise<void> {
       return (await import('./match-command.js')).rerankCommand(rest);
     case 'classify':
       return (await import('./match-command.js')).classifyCommand(rest);
+    case 'eval':
+      return (await import('./eval-command.js')).evalCommand(rest);
     case 'merge':
       return (await import('./merge-command.js')).mergeCommand(rest);
     case 'fetch':

@@ -30,6 +30,7 @@ export class Service {
   loadError: Error | undefined;
   private embedder: Embedder | undefined;
   private matcher: Matcher | undefined;
+  private intake: { texts: TextIntake; images: ImageIntake } | undefined;
   private readonly decoder: DecodePool;
   private readonly gate: DecodeGate | undefined;
   private readonly fetcher: UrlFetcher;
@@ -88,6 +89,7 @@ export class Service {
       const images = new ImageIntake(c, this.decoder, this.fetcher, this.metrics);
       this.embedder = new Embedder(pool, texts, images, this.metrics);
       this.matcher = new Matcher(texts, images, this.embedder, this.metrics);
+      this.intake = { texts, images };
       if (this.phase === 'loading') this.phase = 'ready';
     } catch (e) {
       this.phase = 'failed';
@@ -110,6 +112,12 @@ export class Service {
   requireMatcher(): Matcher {
     this.requireEmbedder();
     return this.matcher!;
+  }
+
+  /** Inputs to what the towers take, for batch work outside the request path (evaluation, indexing). */
+  requireIntake(): { texts: TextIntake; images: ImageIntake } {
+    this.requireEmbedder();
+    return this.intake!;
   }
 
   get pool(): ModelPool | undefined {
