@@ -9,6 +9,7 @@
 //   npm run bench -- --quick              # a short smoke run
 //   npm run bench -- --sessions 2         # two sessions per tower side by side (service and ceiling)
 //   npm run bench -- --rerank-only        # only re-ranking (1 text × 16 images, 1 image × 64 texts)
+//   npm run bench -- --eval-only          # only `albef-embed eval` (synthetic 100 × 5 set, k 16 and 32)
 
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -30,6 +31,7 @@ import { PACKAGE_ROOT } from '../src/core/paths.js';
 import { CAPTIONS, rawImageTower, rawTextTower, sweep, type CeilingPoint } from './ceiling.js';
 import { lineChart, type Series } from './charts.js';
 import { closedLoop, type LoadResult, type RequestSpec } from './load.js';
+import { benchEval, evalTable, type EvalBench } from './eval.js';
 import { benchRerank, rerankTable, type RerankResult } from './rerank.js';
 import { multipartImage, rssMB, stageTimings, startService } from './service.js';
 import { mean, round } from './stats.js';
@@ -45,6 +47,8 @@ const { values } = parseArgs({
     'paired-only': { type: 'boolean', default: false },
     // Only the re-ranking measurements (bench/rerank.ts).
     'rerank-only': { type: 'boolean', default: false },
+    // Only `albef-embed eval` (bench/eval.ts).
+    'eval-only': { type: 'boolean', default: false },
     'serve-args': { type: 'string', default: '' },
     // Sessions per tower, side by side, for the service (--image-sessions/--text-sessions) and the ceiling.
     sessions: { type: 'string', default: '1' },
@@ -413,8 +417,10 @@ const machine = {
 log(`machine: ${JSON.stringify(machine)}`);
 const results: PrecisionResult[] = [];
 const reranks: { precision: string; rerank: RerankResult }[] = [];
+const evals: { precision: string; bench: EvalBench }[] = [];
+const evalOnly = values['eval-only'];
 for (const p of precisions) {
-  if (!values['rerank-only']) {
+  if (!values['rerank-only'] && !evalOnly) {
     const r = await benchPrecision(p);
     results.push(r);
     writeFileSync(
@@ -422,7 +428,7 @@ for (const p of precisions) {
       JSON.stringify({ machine, quick, sessions, serveArgs, ...r }, null, 2) + '\n',
     );
   }
-  if (!pairedOnly) {
+  if (!pairedOnly && !evalOnly) {
     const { dir, manifest } = await modelFor(p);
     if (!manifest.fusion) {
       log(`${p}: ${dir} has no fusion part (converter ${manifest.converter_version}): no re-ranking measured`);
@@ -441,9 +447,27 @@ for (const p of precisions) {
     reranks.push({ precision: p, rerank });
     writeFileSync(join(values.out, `rerank-${p}.json`), JSON.stringify({ machine, quick, ...rerank }, null, 2) + '\n');
   }
+  if (!pairedOnly && !values['rerank-only']) {
+    const { dir, manifest } = await modelFor(p);
+    if (!manifest.fusion) continue;
+    const bench = await benchEval(dir, manifest, photo, {
+      images: quick ? 20 : 100,
+      ks: quick ? [10] : [16, 32],
+      seconds: base / 2,
+      log,
+    });
+    evals.push({ precision: p, bench });
+    writeFileSync(join(values.out, `eval-${p}.json`), JSON.stringify({ machine, quick, ...bench }, null, 2) + '\n');
+  }
 }
 let fidelity: Awaited<ReturnType<typeof int8Fidelity>> | undefined;
-if (!values.model && !values['rerank-only'] && precisions.includes('fp32') && precisions.includes('int8')) {
+if (
+  !values.model &&
+  !values['rerank-only'] &&
+  !evalOnly &&
+  precisions.includes('fp32') &&
+  precisions.includes('int8')
+) {
   fidelity = await int8Fidelity();
   writeFileSync(join(values.out, 'int8-fidelity.json'), JSON.stringify({ machine, ...fidelity }, null, 2) + '\n');
 }
@@ -459,6 +483,13 @@ if (reranks.length)
     'Re-ranking (`POST /v1/rerank`, JSON with base64 JPEGs; raw = the same graph calls on `session.run`):',
     '',
     rerankTable(reranks),
+  );
+if (evals.length)
+  summary.push(
+    '',
+    '`albef-embed eval` (synthetic Flickr-shaped set, random weights: the cost, not the recall; hours projected with no pair counted twice):',
+    '',
+    evalTable(evals),
   );
 if (fidelity)
   summary.push(
