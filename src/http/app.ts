@@ -80,6 +80,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     reply.header('x-request-id', req.id);
   });
 
+  // Before the API key check: @fastify/cors answers preflights in its own onRequest hook, and browsers
+  // send them without credentials; the hook also puts the CORS headers on a 401, which the page can
+  // then read. The real request is still checked.
+  if (config.cors) await app.register(cors, { origin: true });
+
   if (config.apiKey.length > 0) {
     const keys = config.apiKey.map(digest);
     app.addHook('onRequest', async (req) => {
@@ -132,8 +137,6 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       .status(404)
       .send(errorBody({ status: 404, code: 'not_found', message: `no route ${req.method} ${path}` }, path, req.id));
   });
-
-  if (config.cors) await app.register(cors, { origin: true });
 
   await app.register(multipart, {
     limits: {
