@@ -6,8 +6,8 @@
 import { createHash } from 'node:crypto';
 import type { Embedder } from './embedder.js';
 import type { ImageInput } from '../sources/image-value.js';
-import { allOrFirstError, checkCount, type ImageIntake, type Limits, type TextIntake } from './intake.js';
-import { AppError, BadRequestError, FusionUnavailableError } from '../core/errors.js';
+import { allOrFirstError, checkCount, relabel, type ImageIntake, type Limits, type TextIntake } from './intake.js';
+import { BadRequestError, FusionUnavailableError } from '../core/errors.js';
 import type { Departure, Reservation } from '../inference/batcher.js';
 import { MatchingTowers, type ImageState, type TextState } from '../inference/matching-towers.js';
 import type { LoadedModel } from '../inference/model-pool.js';
@@ -41,25 +41,8 @@ const dot = (a: Float32Array, b: Float32Array): number => {
   return s;
 };
 
-/**
- * Item errors say `item N: …`; here they say where the item was (`documents[3]: …`, `query: …`,
- * `labels[1]: …`), with the index field to match (none for the query).
- */
-export function relabel(e: unknown, where: (i: number) => { label: string; index?: number }): never {
-  const m = e instanceof AppError ? /^item (\d+): /.exec(e.message) : null;
-  if (!m) throw e;
-  const { label, index } = where(Number(m[1]));
-  const err = Object.create(Object.getPrototypeOf(e) as object) as AppError;
-  Object.assign(err, e, {
-    message: `${label}: ${(e as AppError).message.slice(m[0].length)}`,
-    index,
-    stack: (e as AppError).stack,
-  });
-  throw err;
-}
-
 export const documentAt = (i: number) => ({ label: `documents[${i}]`, index: i });
-const imageAt = (i: number) => ({ label: `images[${i}]`, index: i });
+export const imageAt = (i: number) => ({ label: `images[${i}]`, index: i });
 const labelAt = (i: number) => ({ label: `labels[${i}]`, index: i });
 export const queryAt = () => ({ label: 'query' });
 

@@ -15,6 +15,8 @@ import { errorResponses } from '../errors.js';
 import type { ImageInput } from '../../sources/image-value.js';
 import { jsonImages, lastField, readImageParts } from '../image-parts.js';
 import { clientGone } from '../reply.js';
+import { relabel } from '../../service/intake.js';
+import { imageAt } from '../../service/matcher.js';
 
 interface ClassifyInput {
   images: ImageInput[];
@@ -74,8 +76,14 @@ export const classifyRoutes: FastifyPluginAsyncTypebox = async (app) => {
         };
       } else {
         const body = req.body as ClassifyJsonRequestT;
+        let images: ImageInput[];
+        try {
+          images = jsonImages(body, maxImageBytes);
+        } catch (e) {
+          relabel(e, imageAt);
+        }
         input = {
-          images: jsonImages(body, maxImageBytes),
+          images,
           labels: body.labels,
           template: body.template ?? '{}',
           captionCleanup: body.caption_cleanup ?? true,
