@@ -56,13 +56,15 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     // `connection: close`) or refused in the API's error shape, never with Fastify's own 503 body.
     return503OnClosing: false,
     forceCloseConnections: 'idle',
-    // `example` is OpenAPI's annotation (in the named schemas), not a validation keyword.
+    // `example` is OpenAPI's annotation (in the named schemas), not a validation keyword. `verbose`
+    // gives each error its value and schema, which validation.ts turns into one sentence.
     ajv: {
       customOptions: {
         coerceTypes: false,
         removeAdditional: false,
         useDefaults: true,
         allErrors: false,
+        verbose: true,
         keywords: ['example'],
       },
     },

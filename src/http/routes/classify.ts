@@ -12,6 +12,7 @@ import {
   type ClassifyJsonRequestT,
 } from '../schemas/matching.js';
 import { errorResponses } from '../errors.js';
+import { notOneOf } from '../validation.js';
 import type { ImageInput } from '../../sources/image-value.js';
 import { jsonImages, lastField, readImageParts } from '../image-parts.js';
 import { clientGone } from '../reply.js';
@@ -30,7 +31,8 @@ interface ClassifyInput {
 
 function flag(value: string | undefined, name: string, fallback: boolean): boolean {
   if (value === undefined) return fallback;
-  if (value !== 'true' && value !== 'false') throw new BadRequestError(`${name} must be "true" or "false"`);
+  if (value !== 'true' && value !== 'false')
+    throw new BadRequestError(notOneOf(name, ['true', 'false'], value), undefined, 'bad_request', name);
   return value === 'true';
 }
 
