@@ -41,6 +41,40 @@ const dot = (a: Float32Array, b: Float32Array): number => {
   return s;
 };
 
+/**
+ * Labels and template a softmax over labels can use: at least two labels, each once (equal labels
+ * would split one score between them, shifting every other), and a template with the `{}` each
+ * label goes into (without it every label is the same text, every score 1/n).
+ */
+function checkLabels(labels: string[], template: string): void {
+  if (labels.length < 2)
+    throw new BadRequestError(
+      `give at least two labels (got ${labels.length})`,
+      undefined,
+      'invalid_request',
+      'labels',
+    );
+  if (!template.includes('{}'))
+    throw new BadRequestError(
+      `template ${JSON.stringify(template)} has no {} placeholder for the label, so every label would be the same text with the same score; put {} where the label goes, e.g. "a photo of a {}"`,
+      undefined,
+      'bad_request',
+      'template',
+    );
+  const first = new Map<string, number>();
+  labels.forEach((label, j) => {
+    const i = first.get(label);
+    if (i !== undefined)
+      throw new BadRequestError(
+        `labels[${j}] repeats labels[${i}] (${JSON.stringify(label)}): give each label once, as equal labels split one score between them`,
+        j,
+        'bad_request',
+        'labels',
+      );
+    first.set(label, j);
+  });
+}
+
 export const documentAt = (i: number) => ({ label: `documents[${i}]`, index: i });
 export const imageAt = (i: number) => ({ label: `images[${i}]`, index: i });
 const labelAt = (i: number) => ({ label: `labels[${i}]`, index: i });
@@ -221,7 +255,7 @@ export class Matcher {
   ): Promise<LabelScore[][]> {
     const temp = model.manifest.fusion?.temp;
     if (temp === undefined) throw fusionUnavailable(model, 'classify');
-    if (labels.length < 2) throw new BadRequestError('give at least two labels', undefined, 'invalid_request');
+    checkLabels(labels, options.template);
     checkCount(this.limits, images.length, 'images');
     checkCount(this.limits, labels.length, 'labels');
     const texts = labels.map((l) => options.template.replaceAll('{}', l));

@@ -36,6 +36,26 @@ function flag(value: string | undefined, name: string, fallback: boolean): boole
   return value === 'true';
 }
 
+/**
+ * The repeated `labels` fields. Fewer than two gets a message on how multipart carries a list, for
+ * the usual first tries: one comma-separated field (kept as one label: a label may hold a comma) or
+ * fields named `label`.
+ */
+function multipartLabels(fields: Map<string, string[]>): string[] {
+  const labels = fields.get('labels') ?? [];
+  if (labels.length >= 2) return labels;
+  const hints = [
+    ...labels.filter((l) => l.includes(',')).map((l) => `${JSON.stringify(l)} is one label`),
+    ...(fields.has('label') ? ['the field is "labels", not "label"'] : []),
+  ];
+  throw new BadRequestError(
+    `give at least two labels (got ${labels.length}): repeat the "labels" field once per label (-F labels=dog -F labels=cat)${hints.length ? `; ${hints.join('; ')}` : ''}`,
+    undefined,
+    'invalid_request',
+    'labels',
+  );
+}
+
 export const classifyRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { maxItems, maxImageBytes } = app.service.config;
   app.post(
@@ -69,7 +89,7 @@ export const classifyRoutes: FastifyPluginAsyncTypebox = async (app) => {
           throw new BadRequestError('top_k must be a whole number ≥ 1');
         input = {
           images: parts.inputs,
-          labels: parts.fields.get('labels') ?? [],
+          labels: multipartLabels(parts.fields),
           template: lastField(parts, 'template') ?? '{}',
           captionCleanup: flag(lastField(parts, 'caption_cleanup'), 'caption_cleanup', true),
           itm: flag(lastField(parts, 'itm'), 'itm', false),
