@@ -296,10 +296,10 @@ t.test('content types: a 415 says what the route takes', async (t) => {
     await send('/embed/image', 'application/octet-stream', tinyPng),
     415,
     'unsupported_media_type',
-    'send multipart/form-data, application/json or an image/* body (got application/octet-stream)',
+    'send application/json, multipart/form-data or an image/* body (got application/octet-stream)',
   );
   const raw = await send('/classify', 'image/png', tinyPng);
-  isError(t, raw, 415, 'unsupported_media_type', /^send multipart\/form-data or application\/json \(got image\/png\)/);
+  isError(t, raw, 415, 'unsupported_media_type', /^send application\/json or multipart\/form-data \(got image\/png\)/);
   t.match(raw.json.error.message, /file parts/, 'and how images go there');
   isError(
     t,

@@ -75,6 +75,10 @@ export const classifyRoutes: FastifyPluginAsyncTypebox = async (app) => {
         } as never,
         response: { 200: ref(ClassifyResponse), ...errorResponses(400, 401, 404, 413, 415, 422, 500, 502, 503, 504) },
       },
+      config: {
+        mediaHint:
+          'images go as file parts next to repeated labels fields (multipart), or in url, urls, image or images next to labels (JSON); a raw image body has no room for the labels',
+      },
       // Multipart parts are streamed in the handler; the schema only documents them.
       preValidation: async (req) => {
         if (req.isMultipart()) req.body = {};
