@@ -54,6 +54,14 @@ machine-readable, \`message\` says what went wrong in words, \`index\` is the po
 item (a text, an image, a document, a label), and \`request_id\` is the request's \`x-request-id\`. A bad
 item never takes the process or other requests down.
 
+An item's message starts with its place in the request's own list, as \`index\` gives it:
+\`input[3]: …\` (\`/v1/embeddings\`, texts and images counted together), \`documents[1]: …\`, \`query: …\`,
+\`images[0]: …\`, \`labels[2]: …\`, \`item 1: …\` on \`/embed/text\` and \`/embed/image\`. A body that does
+not match its schema (400 \`invalid_request\`) gets one sentence naming the field and what it takes:
+\`encoding_format must be one of "float", "base64" (got "float16")\`, \`unknown field "txt" (fields: text,
+texts, model, caption_cleanup, encoding_format)\`, \`texts[2] must be a string (got 5)\`. A content type
+the route does not take is 415 with the ones it does.
+
 Under \`/v1/\` the body is OpenAI's, with the same fields added:
 \`{"error": {"message", "type", "code", "param", "index"?, "request_id"}}\` (\`type\`: \`invalid_request_error\`,
 \`authentication_error\`, \`rate_limit_error\`, \`server_error\`; \`param\`: the request field at fault, or
@@ -78,7 +86,7 @@ The commands print \`albef-embed: …\` with the reason on stderr and exit non-z
   mirror, or \`convert\` on a file obtained another way); a file shorter than the server said is resumed
   on the next try, and one whose MD5 (or \`--sha256\`) does not match is removed.
 - \`serve\`: no model found (exit 1; \`--fetch\` downloads one instead), a model that fails to load (exit 1,
-  or \`--on-load-error not-ready\`: \`/readyz\` 503 and \`/healthz\` 200 for inspection), an invalid option
+  or \`--on-load-error not-ready\`: \`/readyz\` 503 with the reason and \`/healthz\` 200 for inspection), an invalid option
   (exit 2).
 - \`embed\` in indexing mode: files that cannot be decoded are reported and the exit code is 1.
 - \`merge\`: torn or invalid lines (\`invalid_line\`), vectors of different lengths and ids found twice are

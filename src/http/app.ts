@@ -7,10 +7,21 @@ import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyServerOptions,
+  type preParsingAsyncHookHandler,
+} from 'fastify';
 import type { Config } from '../service/config.js';
 import { describeError, errorBody, isOpenAIPath, withOpenAIErrorSchemas } from './errors.js';
-import { AppError, ClientGoneError, OverloadedError, UnauthorizedError } from '../core/errors.js';
+import {
+  AppError,
+  ClientGoneError,
+  OverloadedError,
+  UnauthorizedError,
+  UnsupportedMediaError,
+} from '../core/errors.js';
 import { Metrics } from '../core/metrics.js';
 import { embedImageRoutes } from './routes/embed-image.js';
 import { embedTextRoutes } from './routes/embed-text.js';
@@ -33,6 +44,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** answers without an API key (the web page and its files) */
     openRoute?: boolean;
+    /** how to send the body, said after a 415's list of the content types the route takes */
+    mediaHint?: string;
   }
 }
 
@@ -47,6 +60,24 @@ export interface BuildOptions extends ServiceOptions {
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
+const MEDIA_WORDS: Record<string, string> = { 'image/*': 'an image/* body' };
+
+/** A preParsing hook refusing (415) a body whose content type is not one of `accepted` (`image/*` a family). */
+function contentTypeCheck(accepted: string[], hint?: string): preParsingAsyncHookHandler {
+  const takes = accepted.map((a) => MEDIA_WORDS[a] ?? a);
+  const list = takes.length > 1 ? `${takes.slice(0, -1).join(', ')} or ${takes.at(-1)}` : takes[0]!;
+  const ok = (type: string) =>
+    accepted.some((a) => a === type || (a.endsWith('/*') && type.startsWith(a.slice(0, -1))));
+  return async (req, _reply, payload) => {
+    const header = req.headers['content-type'];
+    const bodyless = req.headers['transfer-encoding'] === undefined && Number(req.headers['content-length'] ?? 0) === 0;
+    if (header === undefined && bodyless) return payload; // the schema says what is missing
+    const type = header?.split(';')[0]!.trim().toLowerCase();
+    if (type !== undefined && ok(type)) return payload;
+    throw new UnsupportedMediaError(`send ${list} (got ${type || 'no content type'})${hint ? `: ${hint}` : ''}`);
+  };
+}
+
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<App> {
   const app = Fastify({
     logger: options.logger ?? { level: config.logLevel },
@@ -56,13 +87,15 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     // `connection: close`) or refused in the API's error shape, never with Fastify's own 503 body.
     return503OnClosing: false,
     forceCloseConnections: 'idle',
-    // `example` is OpenAPI's annotation (in the named schemas), not a validation keyword.
+    // `example` is OpenAPI's annotation (in the named schemas), not a validation keyword. `verbose`
+    // gives each error its value and schema, which validation.ts turns into one sentence.
     ajv: {
       customOptions: {
         coerceTypes: false,
         removeAdditional: false,
         useDefaults: true,
         allErrors: false,
+        verbose: true,
         keywords: ['example'],
       },
     },
@@ -74,11 +107,23 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   app.addHook('onRoute', (route) => {
     if (isOpenAIPath(route.url) && route.schema?.response)
       route.schema.response = withOpenAIErrorSchemas(route.schema.response);
+    // A body of a content type the route does not document is refused before it is read, saying
+    // which types the route takes (its schema's list: JSON alone unless it names others).
+    if (route.schema?.body) {
+      const content = (route.schema.body as { content?: Record<string, unknown> }).content;
+      const check = contentTypeCheck(content ? Object.keys(content) : ['application/json'], route.config?.mediaHint);
+      route.preParsing = [check, ...[route.preParsing ?? []].flat()];
+    }
   });
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });
+
+  // Before the API key check: @fastify/cors answers preflights in its own onRequest hook, and browsers
+  // send them without credentials; the hook also puts the CORS headers on a 401, which the page can
+  // then read. The real request is still checked.
+  if (config.cors) await app.register(cors, { origin: true });
 
   if (config.apiKey.length > 0) {
     const keys = config.apiKey.map(digest);
@@ -132,8 +177,6 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       .status(404)
       .send(errorBody({ status: 404, code: 'not_found', message: `no route ${req.method} ${path}` }, path, req.id));
   });
-
-  if (config.cors) await app.register(cors, { origin: true });
 
   await app.register(multipart, {
     limits: {

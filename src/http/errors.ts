@@ -10,6 +10,7 @@ import Type, { type Static } from 'typebox';
 import { AppError } from '../core/errors.js';
 import { describeStatus, ERROR_TABLE } from './error-table.js';
 import type { ErrorResponse, OpenAIErrorResponse } from './schemas/common.js';
+import { explainValidation } from './validation.js';
 
 export const OPENAI_PREFIX = '/v1/';
 
@@ -78,7 +79,7 @@ export function describeError(err: unknown): ErrorShape {
   }
   const e = err as FastifyError & { part?: unknown };
   if (e.validation)
-    return { status: 400, code: 'invalid_request', message: e.message, param: validationParam(e.validation) };
+    return { status: 400, code: 'invalid_request', ...explainValidation(e.validation, e.validationContext) };
   switch (e.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return { status: 413, code: 'body_too_large', message: 'request body is over the size limit' };
@@ -102,14 +103,6 @@ export function describeError(err: unknown): ErrorShape {
     return { status: e.statusCode, code: (e.code ?? 'bad_request').toLowerCase(), message: e.message };
   }
   return { status: 500, code: 'internal_error', message: 'internal error' };
-}
-
-/** The top-level field a validation error is about: `/dimensions` → dimensions; an unknown or missing field by its name. */
-function validationParam(errors: NonNullable<FastifyError['validation']>): string | undefined {
-  const first = errors[0];
-  if (!first) return undefined;
-  const params = first.params as { additionalProperty?: string; missingProperty?: string };
-  return first.instancePath.split('/')[1] || params.additionalProperty || params.missingProperty;
 }
 
 /** A route's documented error responses: each status described by the codes it stands for. */

@@ -3,7 +3,7 @@
 // the decode pool (timed); texts cleaned up (ALBEF's pre_caption) and tokenized. Item errors say
 // `item N: …` with the item's index.
 
-import { BadRequestError, PayloadTooLargeError } from '../core/errors.js';
+import { AppError, BadRequestError, PayloadTooLargeError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics.js';
 import type { DecodePool } from '../imaging/decode-pool.js';
 import type { BatchTiming } from '../inference/batcher.js';
@@ -30,6 +30,23 @@ export async function allOrFirstError<T>(promises: Promise<T>[]): Promise<T[]> {
   const failed = settled.find((s) => s.status === 'rejected');
   if (failed) throw failed.reason;
   return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
+}
+
+/**
+ * Item errors say `item N: …`; callers that know where the item was in their request say so
+ * (`documents[3]: …`, `input[5]: …`, `query: …`), with the index to match (none for the query).
+ */
+export function relabel(e: unknown, where: (i: number) => { label: string; index?: number }): never {
+  const m = e instanceof AppError ? /^item (\d+): /.exec(e.message) : null;
+  if (!m) throw e;
+  const { label, index } = where(Number(m[1]));
+  const err = Object.create(Object.getPrototypeOf(e) as object) as AppError;
+  Object.assign(err, e, {
+    message: `${label}: ${(e as AppError).message.slice(m[0].length)}`,
+    index,
+    stack: (e as AppError).stack,
+  });
+  throw err;
 }
 
 /** At least one item, at most maxItems. */

@@ -6,8 +6,8 @@
 import { createHash } from 'node:crypto';
 import type { Embedder } from './embedder.js';
 import type { ImageInput } from '../sources/image-value.js';
-import { allOrFirstError, checkCount, type ImageIntake, type Limits, type TextIntake } from './intake.js';
-import { AppError, BadRequestError, FusionUnavailableError } from '../core/errors.js';
+import { allOrFirstError, checkCount, relabel, type ImageIntake, type Limits, type TextIntake } from './intake.js';
+import { BadRequestError, FusionUnavailableError } from '../core/errors.js';
 import type { Departure, Reservation } from '../inference/batcher.js';
 import { MatchingTowers, type ImageState, type TextState } from '../inference/matching-towers.js';
 import type { LoadedModel } from '../inference/model-pool.js';
@@ -42,24 +42,41 @@ const dot = (a: Float32Array, b: Float32Array): number => {
 };
 
 /**
- * Item errors say `item N: …`; here they say where the item was (`documents[3]: …`, `query: …`,
- * `labels[1]: …`), with the index field to match (none for the query).
+ * Labels and template a softmax over labels can use: at least two labels, each once (equal labels
+ * would split one score between them, shifting every other), and a template with the `{}` each
+ * label goes into (without it every label is the same text, every score 1/n).
  */
-export function relabel(e: unknown, where: (i: number) => { label: string; index?: number }): never {
-  const m = e instanceof AppError ? /^item (\d+): /.exec(e.message) : null;
-  if (!m) throw e;
-  const { label, index } = where(Number(m[1]));
-  const err = Object.create(Object.getPrototypeOf(e) as object) as AppError;
-  Object.assign(err, e, {
-    message: `${label}: ${(e as AppError).message.slice(m[0].length)}`,
-    index,
-    stack: (e as AppError).stack,
+function checkLabels(labels: string[], template: string): void {
+  if (labels.length < 2)
+    throw new BadRequestError(
+      `give at least two labels (got ${labels.length})`,
+      undefined,
+      'invalid_request',
+      'labels',
+    );
+  if (!template.includes('{}'))
+    throw new BadRequestError(
+      `template ${JSON.stringify(template)} has no {} placeholder for the label, so every label would be the same text with the same score; put {} where the label goes, e.g. "a photo of a {}"`,
+      undefined,
+      'bad_request',
+      'template',
+    );
+  const first = new Map<string, number>();
+  labels.forEach((label, j) => {
+    const i = first.get(label);
+    if (i !== undefined)
+      throw new BadRequestError(
+        `labels[${j}] repeats labels[${i}] (${JSON.stringify(label)}): give each label once, as equal labels split one score between them`,
+        j,
+        'bad_request',
+        'labels',
+      );
+    first.set(label, j);
   });
-  throw err;
 }
 
 export const documentAt = (i: number) => ({ label: `documents[${i}]`, index: i });
-const imageAt = (i: number) => ({ label: `images[${i}]`, index: i });
+export const imageAt = (i: number) => ({ label: `images[${i}]`, index: i });
 const labelAt = (i: number) => ({ label: `labels[${i}]`, index: i });
 export const queryAt = () => ({ label: 'query' });
 
@@ -238,7 +255,7 @@ export class Matcher {
   ): Promise<LabelScore[][]> {
     const temp = model.manifest.fusion?.temp;
     if (temp === undefined) throw fusionUnavailable(model, 'classify');
-    if (labels.length < 2) throw new BadRequestError('give at least two labels', undefined, 'invalid_request');
+    checkLabels(labels, options.template);
     checkCount(this.limits, images.length, 'images');
     checkCount(this.limits, labels.length, 'labels');
     const texts = labels.map((l) => options.template.replaceAll('{}', l));

@@ -182,6 +182,9 @@ export class UrlFetcher {
   private wrap(e: unknown, url: URL, index: number | undefined, deadline: AbortSignal): Error {
     if (e instanceof ForbiddenAddressError && e.index !== index)
       return new ForbiddenAddressError(e.host, e.address, index);
+    // A DNS failure in the agent's lookup arrives as itself, raised without the item: name it here.
+    if (e instanceof UpstreamFetchError && e.index !== index)
+      return new UpstreamFetchError(e.message.replace(/^item \d+/, `item ${index ?? 0}`), index, e.code);
     if (e instanceof BadRequestError || e instanceof PayloadTooLargeError || e instanceof UpstreamFetchError) return e;
     const cause = (e as { cause?: unknown }).cause;
     // Refusals raised inside the agent's DNS lookup do not know the item: name it here.

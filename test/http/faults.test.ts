@@ -44,7 +44,7 @@ t.test('a corrupt or missing ONNX file at start: clear error, exit 1, or not-rea
 
   const { url, ready, stop } = await serveUntilFailed(['--models', corrupt]);
   t.equal(ready.status, 503, 'not ready');
-  t.same(await ready.json(), { status: 'failed' });
+  t.match(await ready.json(), { status: 'failed', reason: /cannot load .*image\.onnx/ }, 'failed, and why');
   t.equal((await fetch(`${url}/healthz`)).status, 200, 'but alive');
   t.equal((await postJson(`${url}/embed/text`, { text: 'a' })).status, 503, 'embeddings refused with 503');
   await stop();

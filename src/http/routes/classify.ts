@@ -12,9 +12,12 @@ import {
   type ClassifyJsonRequestT,
 } from '../schemas/matching.js';
 import { errorResponses } from '../errors.js';
+import { notOneOf } from '../validation.js';
 import type { ImageInput } from '../../sources/image-value.js';
 import { jsonImages, lastField, readImageParts } from '../image-parts.js';
 import { clientGone } from '../reply.js';
+import { relabel } from '../../service/intake.js';
+import { imageAt } from '../../service/matcher.js';
 
 interface ClassifyInput {
   images: ImageInput[];
@@ -28,8 +31,29 @@ interface ClassifyInput {
 
 function flag(value: string | undefined, name: string, fallback: boolean): boolean {
   if (value === undefined) return fallback;
-  if (value !== 'true' && value !== 'false') throw new BadRequestError(`${name} must be "true" or "false"`);
+  if (value !== 'true' && value !== 'false')
+    throw new BadRequestError(notOneOf(name, ['true', 'false'], value), undefined, 'bad_request', name);
   return value === 'true';
+}
+
+/**
+ * The repeated `labels` fields. Fewer than two gets a message on how multipart carries a list, for
+ * the usual first tries: one comma-separated field (kept as one label: a label may hold a comma) or
+ * fields named `label`.
+ */
+function multipartLabels(fields: Map<string, string[]>): string[] {
+  const labels = fields.get('labels') ?? [];
+  if (labels.length >= 2) return labels;
+  const hints = [
+    ...labels.filter((l) => l.includes(',')).map((l) => `${JSON.stringify(l)} is one label`),
+    ...(fields.has('label') ? ['the field is "labels", not "label"'] : []),
+  ];
+  throw new BadRequestError(
+    `give at least two labels (got ${labels.length}): repeat the "labels" field once per label (-F labels=dog -F labels=cat)${hints.length ? `; ${hints.join('; ')}` : ''}`,
+    undefined,
+    'invalid_request',
+    'labels',
+  );
 }
 
 export const classifyRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -51,6 +75,10 @@ export const classifyRoutes: FastifyPluginAsyncTypebox = async (app) => {
         } as never,
         response: { 200: ref(ClassifyResponse), ...errorResponses(400, 401, 404, 413, 415, 422, 500, 502, 503, 504) },
       },
+      config: {
+        mediaHint:
+          'images go as file parts next to repeated labels fields (multipart), or in url, urls, image or images next to labels (JSON); a raw image body has no room for the labels',
+      },
       // Multipart parts are streamed in the handler; the schema only documents them.
       preValidation: async (req) => {
         if (req.isMultipart()) req.body = {};
@@ -65,7 +93,7 @@ export const classifyRoutes: FastifyPluginAsyncTypebox = async (app) => {
           throw new BadRequestError('top_k must be a whole number ≥ 1');
         input = {
           images: parts.inputs,
-          labels: parts.fields.get('labels') ?? [],
+          labels: multipartLabels(parts.fields),
           template: lastField(parts, 'template') ?? '{}',
           captionCleanup: flag(lastField(parts, 'caption_cleanup'), 'caption_cleanup', true),
           itm: flag(lastField(parts, 'itm'), 'itm', false),
@@ -74,8 +102,14 @@ export const classifyRoutes: FastifyPluginAsyncTypebox = async (app) => {
         };
       } else {
         const body = req.body as ClassifyJsonRequestT;
+        let images: ImageInput[];
+        try {
+          images = jsonImages(body, maxImageBytes);
+        } catch (e) {
+          relabel(e, imageAt);
+        }
         input = {
-          images: jsonImages(body, maxImageBytes),
+          images,
           labels: body.labels,
           template: body.template ?? '{}',
           captionCleanup: body.caption_cleanup ?? true,

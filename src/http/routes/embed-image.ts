@@ -8,6 +8,7 @@ import { BadRequestError } from '../../core/errors.js';
 import { EncodingFormat, ref, TimingHeaders, withHeaders } from '../schemas/common.js';
 import { EmbedResponse, ImageJsonRequest, ImageMultipartRequest, type ImageJsonRequestT } from '../schemas/embed.js';
 import { errorResponses } from '../errors.js';
+import { notOneOf } from '../validation.js';
 import { jsonImages, lastField, readImageParts } from '../image-parts.js';
 import { clientGone, encodeVectors, newTiming, setTimingHeaders, type EncodingFormat as Format } from '../reply.js';
 
@@ -24,7 +25,12 @@ async function readMultipart(
   const parts = await readImageParts(req, limits);
   const format = lastField(parts, 'encoding_format');
   if (format !== undefined && format !== 'float' && format !== 'base64')
-    throw new BadRequestError('encoding_format must be "float" or "base64"');
+    throw new BadRequestError(
+      notOneOf('encoding_format', ['float', 'base64'], format),
+      undefined,
+      'bad_request',
+      'encoding_format',
+    );
   return { inputs: parts.inputs, model: lastField(parts, 'model'), format: format };
 }
 

@@ -1,4 +1,5 @@
-// GET /healthz (the process is alive) and GET /readyz (models loaded and warm, not draining).
+// GET /healthz (the process is alive) and GET /readyz (models loaded and warm, not draining; after a
+// failed load, why).
 
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ref, StatusResponse } from '../schemas/common.js';
@@ -21,9 +22,9 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (_req, reply) => {
-      const phase = app.service.phase;
+      const { phase, loadError } = app.service;
       if (phase !== 'ready') void reply.status(503).header('retry-after', '1');
-      return { status: phase };
+      return phase === 'failed' && loadError ? { status: phase, reason: loadError.message } : { status: phase };
     },
   );
 };

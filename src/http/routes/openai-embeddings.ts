@@ -4,7 +4,7 @@
 
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { ImageInput } from '../../sources/image-value.js';
-import { checkCount } from '../../service/intake.js';
+import { checkCount, relabel } from '../../service/intake.js';
 import { BadRequestError } from '../../core/errors.js';
 import { ref, TimingHeaders, withHeaders } from '../schemas/common.js';
 import { OpenAIRequest, OpenAIResponse } from '../schemas/openai.js';
@@ -65,23 +65,36 @@ export const openaiEmbeddingRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const imageIdx: number[] = [];
       const texts: string[] = [];
       const images: ImageInput[] = [];
-      items.forEach((it, i) => {
-        if ('text' in it) {
-          textIdx.push(i);
-          texts.push(it.text);
-        } else {
-          imageIdx.push(i);
-          images.push(imageValue(it.image, i, maxImageBytes));
-        }
-      });
+      // Item errors name the item's place in `input` (texts and images are embedded apart).
+      const at = (positions?: number[]) => (j: number) => {
+        const i = positions ? positions[j]! : j;
+        return { label: typeof body.input === 'string' ? 'input' : `input[${i}]`, index: i };
+      };
+      try {
+        items.forEach((it, i) => {
+          if ('text' in it) {
+            textIdx.push(i);
+            texts.push(it.text);
+          } else {
+            imageIdx.push(i);
+            images.push(imageValue(it.image, i, maxImageBytes));
+          }
+        });
+      } catch (e) {
+        relabel(e, at());
+      }
       // Image preparation waits on the signal's events; texts alone only need the socket check.
       const signal = images.length ? clientGone(reply) : undefined;
       const timing = newTiming();
       const [t, imgs] = await Promise.all([
         texts.length
-          ? embedder.embedTexts(model, texts, true, { signal: signal ?? clientLeft(reply), timing })
+          ? embedder
+              .embedTexts(model, texts, true, { signal: signal ?? clientLeft(reply), timing })
+              .catch((e: unknown) => relabel(e, at(textIdx)))
           : undefined,
-        images.length ? embedder.embedImages(model, images, { signal, timing }) : undefined,
+        images.length
+          ? embedder.embedImages(model, images, { signal, timing }).catch((e: unknown) => relabel(e, at(imageIdx)))
+          : undefined,
       ]);
       setTimingHeaders(reply, timing, images.length > 0);
       const vectors = new Array<Float32Array>(items.length);

@@ -2,7 +2,8 @@
 // image documents or an image query against text documents, scored by ALBEF's ITM head.
 
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { documentAt, queryAt, relabel, type MatchItem } from '../../service/matcher.js';
+import { documentAt, queryAt, type MatchItem } from '../../service/matcher.js';
+import { relabel } from '../../service/intake.js';
 import { ref } from '../schemas/common.js';
 import { RerankRequest, RerankResponse } from '../schemas/matching.js';
 import { errorResponses } from '../errors.js';

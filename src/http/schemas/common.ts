@@ -104,6 +104,7 @@ export const StatusResponse = Type.Object(
     status: Type.String({
       description: 'ok; or the service phase: starting, loading, ready, failed, draining, closed',
     }),
+    reason: Type.Optional(Type.String({ description: 'why the models failed to load (only with status `failed`)' })),
   },
   { $id: 'StatusResponse', description: 'the service state', example: { status: 'ready' } },
 );
