@@ -123,7 +123,21 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   // Before the API key check: @fastify/cors answers preflights in its own onRequest hook, and browsers
   // send them without credentials; the hook also puts the CORS headers on a 401, which the page can
   // then read. The real request is still checked.
-  if (config.cors) await app.register(cors, { origin: true });
+  if (config.cors)
+    await app.register(cors, {
+      origin: true,
+      // A page on another origin may read the request id, the retry hint and the timing headers.
+      exposedHeaders: [
+        'x-request-id',
+        'retry-after',
+        'x-queue-time',
+        'x-inference-time',
+        'x-decode-time',
+        'x-total-time',
+      ],
+      // An OPTIONS request that is not a preflight (no Origin) is an ordinary request, not a plain-text 400.
+      strictPreflight: false,
+    });
 
   if (config.apiKey.length > 0) {
     const keys = config.apiKey.map(digest);

@@ -72,6 +72,16 @@ t.test('CORS under API keys: the preflight passes without one, the real request 
   const served = await fetch(`${server.url}/embed/text`, { method: 'POST', headers: { ...headers, ...KEY }, body });
   t.equal(served.status, 200, 'with the key: served');
   t.equal(served.headers.get('access-control-allow-origin'), origin);
+  t.match(
+    served.headers.get('access-control-expose-headers'),
+    /x-request-id.*retry-after.*x-total-time/,
+    'headers a page may read',
+  );
+
+  // OPTIONS without an Origin is no preflight: an ordinary request, answered in the API's shape.
+  const bare = await fetch(`${server.url}/embed/text`, { method: 'OPTIONS', headers: KEY });
+  t.not(bare.status, 400, `not refused (${bare.status})`);
+  t.notMatch(bare.headers.get('content-type') ?? '', /text\/plain/, 'no plain-text refusal');
 });
 
 t.test('/v1/embeddings: every item error names its position in input', async (t) => {
