@@ -31,7 +31,7 @@ Options:
   --model DIR          model directory
   --text TEXT          a text to embed (repeat for several; quote a text with spaces)
   --image FILE         an image file or http(s) URL (repeat for several)
-  --images DIR_OR_GLOB ...  images to index: folders, globs or files (repeat, or several after it)
+  --images PATH ...    images to index: folders, globs or files (repeat, or several after it)
   --texts FILE ...     text files to index, one text per line (repeat, or several after it)
   --out FILE           JSON lines output (appended to; ids already there are skipped; its folder is
                        created)
