@@ -70,9 +70,8 @@ export async function download(
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
   });
-  // A server that closes the connection after the body must not crash undici (unpaused-responses.ts);
-  // the checkpoint is read whole by the conversion right after, so its unwritten part may wait in memory.
-  const dispatcher = agent.compose(unpausedResponses);
+  // A server that closes the connection after the body must not crash undici (unpaused-responses.ts).
+  const dispatcher = agent.compose(unpausedResponses());
   let resumed = false;
   let total: number | undefined;
   let expectedMd5: string | undefined;

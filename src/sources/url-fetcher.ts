@@ -124,8 +124,8 @@ export class UrlFetcher {
       try {
         res = await request(url, {
           method: 'GET',
-          // No paused parser for a server's FIN to crash (see unpaused-responses.ts); the body is capped.
-          dispatcher: this.agent.compose(unpausedResponses),
+          // No paused parser for a server's FIN to crash (see unpaused-responses.ts).
+          dispatcher: this.agent.compose(unpausedResponses()),
           signal: abort,
           headers: { 'user-agent': 'albef-embed', accept: 'image/*' },
         });

@@ -3,6 +3,8 @@
 // `assert(!this.paused)` when that FIN met a parser paused by a slow reader (nodejs/undici#5360).
 // `fetch --url` (whose reader writes each chunk to disk) must finish, whatever the disk's speed, and
 // so must the service's URL fetcher. The disk is slowed in the child processes by kit/slow-disk.mjs.
+// The interceptor that makes it so (src/core/unpaused-responses.ts) is also run alone, with a reader
+// that lags far past its bound, over the three ways a body can end.
 
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
@@ -29,6 +31,23 @@ const server = createServer((sock: Socket) => {
   sock.on('data', (d: Buffer) => {
     head += d.toString('latin1');
     if (!head.includes('\r\n\r\n')) return;
+    const path = head.split(' ')[1] ?? '/';
+    if (path.startsWith('/chunked')) {
+      sock.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n');
+      for (let i = 0; i < body.length; i += 1 << 16) {
+        const piece = body.subarray(i, i + (1 << 16));
+        sock.write(`${piece.length.toString(16)}\r\n`);
+        sock.write(piece);
+        sock.write('\r\n');
+      }
+      sock.end('0\r\n\r\n');
+      return;
+    }
+    if (path.startsWith('/at-fin')) {
+      sock.write('HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n'); // no length: the body ends at the FIN
+      sock.end(body);
+      return;
+    }
     const range = head.match(/^range: bytes=(\d+)-\r$/im);
     const from = range ? Number(range[1]) : 0;
     if (range) ranges.push(range[1]!);
@@ -114,6 +133,41 @@ t.test('a whole .part left by a crashed run: a 416 for the range past its end co
   t.same(ranges, [String(body.length)], 'asked for the bytes after the .part, got 416');
   t.same(await readFile(join(cache, 'ALBEF_4M.pth')), body);
   t.notOk(existsSync(join(cache, 'ALBEF_4M.pth.part')));
+});
+
+t.test('the interceptor: a lagging reader, any body framing, FIN right after: each body whole', async (t) => {
+  const script = `
+    import { setTimeout as sleep } from 'node:timers/promises';
+    import { Agent, request } from 'undici';
+    import { unpausedResponses } from ${JSON.stringify(pathToFileURL(join(PACKAGE_ROOT, 'src', 'core', 'unpaused-responses.ts')).href)};
+    const agent = new Agent();
+    const dispatcher = agent.compose(unpausedResponses({ maxBacklogBytes: 64 << 10 }));
+    for (const path of ['/length', '/chunked', '/at-fin']) {
+      for (let i = 0; i < 3; i++) {
+        const res = await request(${JSON.stringify(url.replace('/ALBEF_4M.pth', ''))} + path, { dispatcher });
+        let n = 0;
+        for await (const chunk of res.body) {
+          n += chunk.length;
+          await sleep(1);
+        }
+        process.stdout.write(path + ' ' + n + '\\n');
+      }
+    }
+    await agent.close();`;
+  const child = spawn(process.execPath, [...loaderArgs(), '--input-type=module', '-e', script], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const [code] = (await once(child, 'close')) as [number | null];
+  t.equal(code, 0, stderr);
+  t.same(
+    stdout.trim().split('\n'),
+    ['/length', '/chunked', '/at-fin'].flatMap((p) => Array(3).fill(`${p} ${body.length}`)),
+    'every body whole',
+  );
 });
 
 t.test("the service's URL fetcher against the same server: 24 fetches, each whole", async (t) => {
