@@ -1,16 +1,22 @@
+// `albef-embed convert` (a checkpoint into a model directory) and `albef-embed synth` (random weights
+// of the same shape): their arguments checked before the work, then src/convert.
+
 import { PRESET_NAMES } from '../convert/arch.js';
 import { convertCheckpoint, loadArch } from '../convert/convert.js';
 import { synthesizeModel } from '../convert/synth.js';
-import { intOption, log, oneOf, parse } from './args.js';
+import { inputFile, intOption, log, oneOf, parse } from './args.js';
 import { UsageError } from '../core/errors.js';
 
 const PRECISIONS = ['fp32', 'int8', 'fp16'] as const;
 
-const CONVERT_USAGE = `
+export const CONVERT_USAGE = `
 Usage: albef-embed convert --checkpoint FILE.pth --out DIR [options]
 
-Converts an ALBEF checkpoint (official pretrain or fine-tuned retrieval file) into a model directory
-(model.json, image.onnx, text.onnx, vocab.txt). No Python needed; the file's pickle code is never run.
+Converts an ALBEF checkpoint (official pretrain or fine-tuned retrieval file) into a model directory:
+model.json, the towers image.onnx and text.onnx with their weights (image.onnx.data, text.onnx.data),
+the image–text matching graphs image_states.onnx and text_states.onnx (sharing the towers' weights)
+and fusion.onnx (+ fusion.onnx.data), and vocab.txt. No Python needed; the file's pickle code is
+never run.
 
 Options:
   --checkpoint FILE   PyTorch checkpoint (.pth)
@@ -23,7 +29,7 @@ Options:
   --force             replace DIR if it exists
 `;
 
-const SYNTH_USAGE = `
+export const SYNTH_USAGE = `
 Usage: albef-embed synth --out DIR [--preset albef_4m | --arch FILE] [options]
 
 Writes a model of the exact architecture with seeded random weights (for benchmarks and tests).
@@ -48,9 +54,19 @@ const common = {
   force: { type: 'boolean' },
 } as const;
 
+/** --preset and --arch both name the architecture: one of them. */
+function oneArchitecture(values: { preset?: string; arch?: string }, usage: string): void {
+  if (values.preset !== undefined && values.arch !== undefined)
+    throw new UsageError(`give either --preset or --arch, not both\n\n${usage.trim()}`);
+}
+
 export async function convertCommand(argv: string[]): Promise<void> {
   const { values } = parse(argv, { ...common, checkpoint: { type: 'string' } }, CONVERT_USAGE);
-  if (!values.checkpoint || !values.out) throw new UsageError(`--checkpoint and --out are required\n${CONVERT_USAGE}`);
+  if (!values.checkpoint || !values.out)
+    throw new UsageError(`--checkpoint and --out are required\n\n${CONVERT_USAGE.trim()}`);
+  oneArchitecture(values, CONVERT_USAGE);
+  await inputFile(values.checkpoint, '--checkpoint');
+  if (values.arch) await inputFile(values.arch, '--arch');
   const started = Date.now();
   const manifest = await convertCheckpoint({
     checkpoint: values.checkpoint,
@@ -70,7 +86,9 @@ export async function convertCommand(argv: string[]): Promise<void> {
 
 export async function synthCommand(argv: string[]): Promise<void> {
   const { values } = parse(argv, { ...common, seed: { type: 'string' } }, SYNTH_USAGE);
-  if (!values.out) throw new UsageError(`--out is required\n${SYNTH_USAGE}`);
+  if (!values.out) throw new UsageError(`--out is required\n\n${SYNTH_USAGE.trim()}`);
+  oneArchitecture(values, SYNTH_USAGE);
+  if (values.arch) await inputFile(values.arch, '--arch');
   const preset = oneOf(values.preset, '--preset', PRESET_NAMES);
   const arch = await loadArch({
     preset,

@@ -9,11 +9,11 @@ import { parseAnnotations } from '../retrieval/annotations.js';
 import { sha256Hex } from '../retrieval/eval-work.js';
 import { resolveConfig } from '../service/config.js';
 import { evaluateRetrieval, MIN_K_TEST, type EvalProgress } from '../service/evaluation.js';
-import { intOption, log, parse } from './args.js';
+import { inputFile, inputFolder, intOption, log, outputFile, parse } from './args.js';
 import { withService } from './local-service.js';
 import { stageProgress } from './stage-progress.js';
 
-const USAGE = `
+export const EVAL_USAGE = `
 Usage: albef-embed eval --model DIR --ann ANN.json --image-root DIR [options]
 
 Runs ALBEF's retrieval evaluation (Retrieval.py's evaluation() + itm_eval()) on an annotation file in
@@ -37,7 +37,7 @@ Options:
 `;
 
 export async function evalCommand(argv: string[]): Promise<void> {
-  const { values, positionals } = parse(
+  const { values } = parse(
     argv,
     {
       model: { type: 'string' },
@@ -49,16 +49,17 @@ export async function evalCommand(argv: string[]): Promise<void> {
       'keep-work': { type: 'boolean' },
       'pairs-per-run': { type: 'string' },
     },
-    USAGE,
+    EVAL_USAGE,
   );
-  if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}\n${USAGE}`);
   if (!values.model || !values.ann || !values['image-root'])
-    throw new UsageError(`give --model, --ann and --image-root\n${USAGE}`);
+    throw new UsageError(`give --model, --ann and --image-root\n\n${EVAL_USAGE.trim()}`);
+  await inputFolder(values.model, '--model');
+  await inputFile(values.ann, '--ann');
+  await inputFolder(values['image-root'], '--image-root');
+  if (values.out) await outputFile(values.out);
   const kTest = intOption(values['k-test'], '--k-test', MIN_K_TEST) ?? 128;
   const pairsPerRun = intOption(values['pairs-per-run'], '--pairs-per-run') ?? 128;
-  const annBytes = await readFile(values.ann).catch((e: NodeJS.ErrnoException) => {
-    throw new UsageError(`cannot read --ann ${values.ann}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
-  });
+  const annBytes = await readFile(values.ann);
   const annotations = parseAnnotations(annBytes.toString('utf8'), { source: values.ann });
 
   const config = resolveConfig({

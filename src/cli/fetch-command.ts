@@ -5,10 +5,10 @@ import { basename } from 'node:path';
 import { PRESET_NAMES } from '../convert/arch.js';
 import { fetchModel, OFFICIAL_URLS, type FetchLog } from '../convert/fetch-model.js';
 import { UsageError } from '../core/errors.js';
-import { intOption, log, oneOf, parse } from './args.js';
+import { inputFile, intOption, log, oneOf, parse } from './args.js';
 import { progressReporter } from './progress.js';
 
-const USAGE = `
+export const FETCH_USAGE = `
 Usage: albef-embed fetch albef_4m|albef_14m [options]
 
 Downloads the official ALBEF checkpoint (resuming an interrupted download, verifying size and MD5),
@@ -38,11 +38,12 @@ export async function fetchCommand(argv: string[]): Promise<void> {
       sha256: { type: 'string' },
       force: { type: 'boolean' },
     },
-    USAGE,
+    FETCH_USAGE,
+    { positionals: 1 },
   );
   const preset = oneOf(positionals[0], 'the model name', PRESET_NAMES);
-  if (!preset || positionals.length !== 1)
-    throw new UsageError(`name one model: ${PRESET_NAMES.join(' or ')}\n${USAGE}`);
+  if (!preset) throw new UsageError(`name one model: ${PRESET_NAMES.join(' or ')}\n\n${FETCH_USAGE.trim()}`);
+  if (values.arch) await inputFile(values.arch, '--arch');
   const progress = progressReporter(basename(new URL(values.url ?? OFFICIAL_URLS[preset]).pathname) || preset);
   const report: FetchLog = { info: log, warn: log, progress: progress.update, progressDone: progress.done };
   await fetchModel(

@@ -4,10 +4,10 @@
 import { resolveConfig } from '../service/config.js';
 import type { MatchItem } from '../service/matcher.js';
 import { intOption, parse } from './args.js';
-import { imageArg, withService } from './local-service.js';
+import { imageArg, modelArg, withService } from './local-service.js';
 import { UsageError } from '../core/errors.js';
 
-const RERANK_USAGE = `
+export const RERANK_USAGE = `
 Usage: albef-embed rerank --model DIR --query TEXT --image FILE_OR_URL ... [options]
        albef-embed rerank --model DIR --query-image FILE_OR_URL --text TEXT ... [options]
 
@@ -23,7 +23,7 @@ Options:
   --no-caption-cleanup   texts as given (ALBEF's pre_caption is on by default)
 `;
 
-const CLASSIFY_USAGE = `
+export const CLASSIFY_USAGE = `
 Usage: albef-embed classify --model DIR --image FILE_OR_URL ... --label LABEL --label LABEL ... [options]
 
 Zero-shot classification: for each image, softmax over the labels of cos(image, text) / temp, and
@@ -73,13 +73,16 @@ export async function rerankCommand(argv: string[]): Promise<void> {
     (textQuery ? values.text : values.image)
   ) {
     throw new UsageError(
-      `give --model and either --query with --image documents or --query-image with --text documents\n${RERANK_USAGE}`,
+      `give --model and either --query with --image documents or --query-image with --text documents\n\n${RERANK_USAGE.trim()}`,
     );
   }
   const topN = intOption(values['top-n'], '--top-n');
-  const query: MatchItem = textQuery ? { text: values.query! } : { image: await imageArg(values['query-image']!) };
+  await modelArg(values.model);
+  const query: MatchItem = textQuery
+    ? { text: values.query! }
+    : { image: await imageArg(values['query-image']!, '--query-image') };
   const documents: MatchItem[] = textQuery
-    ? await Promise.all(docs.map(async (f) => ({ image: await imageArg(f) })))
+    ? await Promise.all(docs.map(async (f) => ({ image: await imageArg(f, '--image') })))
     : docs.map((text) => ({ text }));
   await withService(oneOffConfig(values.model, docs.length, true), async (service) => {
     const model = service.requireEmbedder().model();
@@ -107,9 +110,10 @@ export async function classifyCommand(argv: string[]): Promise<void> {
   const images = values.image ?? [];
   const labels = values.label ?? [];
   if (!values.model || images.length === 0 || labels.length < 2)
-    throw new UsageError(`give --model, at least one --image and at least two --label\n${CLASSIFY_USAGE}`);
+    throw new UsageError(`give --model, at least one --image and at least two --label\n\n${CLASSIFY_USAGE.trim()}`);
   const topK = intOption(values['top-k'], '--top-k');
-  const inputs = await Promise.all(images.map(imageArg));
+  await modelArg(values.model);
+  const inputs = await Promise.all(images.map((f) => imageArg(f, '--image')));
   await withService(
     oneOffConfig(values.model, Math.max(images.length, labels.length), values.itm ?? false),
     async (service) => {

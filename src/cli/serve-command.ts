@@ -5,24 +5,32 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import type { FetchLog } from '../convert/fetch-model.js';
 import { buildApp } from '../http/app.js';
-import { describeConfig, loadConfig } from '../service/config.js';
+import { booleanWords, describeConfig, loadConfig } from '../service/config.js';
 import { AppError, ConfigError } from '../core/errors.js';
 import { findModelDirs } from '../inference/model-dir.js';
 
-function usage(): string {
+/** `serve --help`: every option of the configuration schema, with its allowed values, variable and default. */
+export function serveUsage(): string {
   const rows = describeConfig();
   const w = Math.max(...rows.map((r) => r.flag.length)) + 2;
+  const values = (r: (typeof rows)[number]): string =>
+    r.values ? ` (one of ${r.values.filter(Boolean).join(', ')})` : '';
   return [
-    'Usage: albef-embed serve [options]   (every option also reads its environment variable)',
+    'Usage: albef-embed serve [options]',
     '',
-    ...rows.map((r) => `  ${r.flag.padEnd(w)}${r.description} [${r.env}, default ${r.default || '""'}]`),
+    'Runs the HTTP service. Every option also reads its environment variable (a flag wins); booleans',
+    `are --x / --no-x, in the environment ${booleanWords()}.`,
+    '',
+    'Options:',
+    ...rows.map((r) => `  ${r.flag.padEnd(w)}${r.description}${values(r)} [${r.env}, default ${r.default || '""'}]`),
     '',
   ].join('\n');
 }
 
 export async function serveCommand(argv: string[]): Promise<void> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(usage());
+  const end = argv.indexOf('--');
+  if ((end < 0 ? argv : argv.slice(0, end)).some((a) => a === '--help' || a === '-h')) {
+    process.stdout.write(serveUsage());
     return;
   }
   let config;
@@ -30,7 +38,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
     config = loadConfig(argv);
   } catch (e) {
     if (e instanceof ConfigError) {
-      process.stderr.write(`albef-embed serve: ${e.message}\n\n${usage()}`);
+      process.stderr.write(`albef-embed serve: ${e.message}\n\n${serveUsage()}`);
       process.exit(2);
     }
     throw e;

@@ -9,7 +9,7 @@ import { AlbefWeights, type TensorSource } from './albef-weights.js';
 import { isPreset, parseArchJson, PRESETS, resolveArch, type Arch, type PresetName } from './arch.js';
 import { Checkpoint } from './checkpoint.js';
 import type { Precision } from './graph-layers.js';
-import { writeModelDir } from './model-writer.js';
+import { refuseExisting, writeModelDir } from './model-writer.js';
 
 export interface ConvertOptions {
   checkpoint: string;
@@ -52,6 +52,8 @@ export function checkpointSource(ckpt: Checkpoint): TensorSource {
 }
 
 export async function convertCheckpoint(options: ConvertOptions): Promise<ModelManifest> {
+  // Said before the checkpoint (gigabytes, hashed whole) is read, not after.
+  await refuseExisting(options.out, options.force);
   const arch = await loadArch(options);
   const ckpt = await Checkpoint.open(options.checkpoint);
   try {

@@ -9,6 +9,7 @@ import { open, rename, rm, stat } from 'node:fs/promises';
 import type { LookupFunction } from 'node:net';
 import { Agent, fetch } from 'undici';
 import { fileSize } from '../core/fs-utils.js';
+import { unpausedResponses } from '../core/unpaused-responses.js';
 import { describeHttpStatus, describeNetworkFailure, type FailureReason } from './download-failure.js';
 import { DownloadError } from '../core/errors.js';
 
@@ -69,6 +70,8 @@ export async function download(
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
   });
+  // A server that closes the connection after the body must not crash undici (unpaused-responses.ts).
+  const dispatcher = agent.compose(unpausedResponses());
   let resumed = false;
   let total: number | undefined;
   let expectedMd5: string | undefined;
@@ -79,11 +82,15 @@ export async function download(
         const res = await fetch(url, {
           headers: have > 0 ? { range: `bytes=${have}-` } : {},
           redirect: 'follow',
-          dispatcher: agent,
+          dispatcher,
         }).catch((e: unknown) => {
           throw fail(o.url, describeNetworkFailure(e, url, timeoutMs));
         });
-        if (res.status === 416 && total !== undefined && have === total) {
+        // 416 with `Content-Range: bytes */N`: the range starts at the end, the `.part` is whole
+        // (left by an earlier run that stopped after the last byte).
+        const whole = res.headers.get('content-range')?.match(/^bytes \*\/(\d+)$/);
+        if (res.status === 416 && have > 0 && have === (total ?? (whole ? Number(whole[1]) : undefined))) {
+          total = have;
           await res.body?.cancel(); // already complete
         } else {
           if (res.status !== 200 && res.status !== 206) {

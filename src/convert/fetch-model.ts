@@ -44,12 +44,40 @@ export interface FetchOptions {
   lookup?: LookupFunction;
 }
 
-/** What a user can do when the download cannot be made from here. */
-function nextSteps(preset: PresetName, file: string, out: string): string {
+/** `s` as one shell word. */
+const shellWord = (s: string): string => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+/**
+ * What a user can do when the download cannot be made from here: commands that make the same model
+ * in the same place as the failed run (its --out above all: `serve --models m --fetch` writes to
+ * m/<name>, which a plain `fetch` would not).
+ */
+function nextSteps(o: FetchOptions, file: string, out: string): string {
+  const flags = (pairs: [string, string | number | undefined][]): string =>
+    pairs
+      .filter(([, v]) => v !== undefined)
+      .map(([f, v]) => ` ${f} ${shellWord(String(v))}`)
+      .join('');
+  const model = flags([
+    ['--image-res', o.imageRes],
+    ['--precision', o.precision],
+  ]);
+  const convertArch = o.archFile
+    ? flags([
+        ['--arch', o.archFile],
+        ['--name', o.preset],
+      ])
+    : ` --preset ${o.preset}`;
   return [
     'What to do next:',
-    `  - download from a mirror:  albef-embed fetch ${preset} --url https://<mirror>/${basename(file)}`,
-    `  - or get the file another way and convert it:  albef-embed convert --checkpoint ${basename(file)} --preset ${preset} --out ${out}`,
+    `  - download from a mirror:  albef-embed fetch ${o.preset} --url https://<mirror>/${basename(file)}` +
+      flags([
+        ['--out', out],
+        ['--cache-dir', o.cacheDir],
+        ['--arch', o.archFile],
+      ]) +
+      model,
+    `  - or get the file another way and convert it:  albef-embed convert --checkpoint ${basename(file)}${convertArch}${flags([['--out', out]])}${model}`,
     `    (or put it at ${file}: fetch then uses it without downloading)`,
   ].join('\n');
 }
@@ -82,7 +110,7 @@ export async function fetchModel(o: FetchOptions, log: FetchLog): Promise<string
           ),
       });
     } catch (e) {
-      if (e instanceof DownloadError) throw new DownloadError(e.url, `${e.reason}.\n${nextSteps(o.preset, file, out)}`);
+      if (e instanceof DownloadError) throw new DownloadError(e.url, `${e.reason}.\n${nextSteps(o, file, out)}`);
       throw e;
     } finally {
       log.progressDone?.();

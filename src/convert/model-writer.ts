@@ -8,6 +8,7 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { SAFE_INT8_WEIGHT_MAX } from '../core/cpu-features.js';
+import { AppError } from '../core/errors.js';
 import { pathExists } from '../core/fs-utils.js';
 import { FUSION_GRAPHS, IMAGE_MEAN, IMAGE_STD, MANIFEST_FORMAT, type ModelManifest } from '../core/model-manifest.js';
 import type { AlbefWeights } from './albef-weights.js';
@@ -31,13 +32,20 @@ export interface WriteModelOptions {
   log?: (message: string) => void;
 }
 
+/** Refuses a model directory that is there without `force` (before any long work); true when it is there. */
+export async function refuseExisting(out: string, force: boolean | undefined): Promise<boolean> {
+  const exists = await pathExists(out);
+  if (exists && !force)
+    throw new AppError('already_exists', `${resolve(out)} already exists (use --force to replace it)`);
+  return exists;
+}
+
 export async function writeModelDir(weights: AlbefWeights, options: WriteModelOptions): Promise<ModelManifest> {
   if (endianness() !== 'LE')
     throw new Error('albef-embed convert needs a little-endian host (ONNX raw tensors are little-endian)');
   const out = resolve(options.out);
   const log = options.log ?? (() => undefined);
-  const exists = await pathExists(out);
-  if (exists && !options.force) throw new Error(`${out} already exists (use --force to replace it)`);
+  const exists = await refuseExisting(out, options.force);
   await mkdir(dirname(out), { recursive: true });
   const tmp = join(dirname(out), `.${basename(out)}.tmp-${randomBytes(4).toString('hex')}`);
   await mkdir(tmp);

@@ -61,6 +61,8 @@ export type ToolErrorCode =
   | 'invalid_line'
   | 'foreign_ids'
   | 'duplicate_ids'
+  | 'mixed_vectors'
+  | 'already_exists'
   | 'embedding_failed';
 
 export type ErrorCode = ServiceErrorCode | ToolErrorCode;

@@ -2,12 +2,12 @@
 // command-line flag (--kebab-case) and environment twin (ALBEF_SNAKE_CASE). Parsed and validated
 // once at start; everything else receives the resulting plain object.
 
-import { parseArgs } from 'node:util';
 import Type, { type Static, type TSchema } from 'typebox';
 import Value from 'typebox/value';
+import { parseArgv, type OptionSpecs } from '../core/argv.js';
 import { usableCpus } from '../core/cpus.js';
 import { BATCH_DEFAULTS } from '../inference/providers.js';
-import { ConfigError } from '../core/errors.js';
+import { ConfigError, UsageError } from '../core/errors.js';
 
 const Int = (def: number, description: string, minimum = 0) => Type.Integer({ default: def, minimum, description });
 const Bool = (def: boolean, description: string) => Type.Boolean({ default: def, description });
@@ -145,9 +145,26 @@ function properties(): [string, TSchema & { default?: unknown; description?: str
   return Object.entries(ConfigSchema.properties);
 }
 
+/** The words a boolean environment variable may hold, in any case. */
+export const BOOLEAN_WORDS = { true: ['true', '1', 'yes', 'on'], false: ['false', '0', 'no', 'off'] } as const;
+
+/** "true or false (or 1/0, yes/no, on/off)": the accepted words, for errors and docs. */
+export const booleanWords = (): string =>
+  `${BOOLEAN_WORDS.true[0]} or ${BOOLEAN_WORDS.false[0]} (or ${BOOLEAN_WORDS.true
+    .slice(1)
+    .map((w, i) => `${w}/${BOOLEAN_WORDS.false[i + 1]}`)
+    .join(', ')})`;
+
+function envBoolean(name: string, v: string): boolean {
+  const word = v.trim().toLowerCase();
+  if ((BOOLEAN_WORDS.true as readonly string[]).includes(word)) return true;
+  if ((BOOLEAN_WORDS.false as readonly string[]).includes(word)) return false;
+  throw new ConfigError(`${name} must be ${booleanWords()} (got ${JSON.stringify(v)})`);
+}
+
 /** Flags (highest priority), then environment variables, then defaults; validated against the schema. */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config {
-  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {};
+  const options: OptionSpecs = {};
   for (const [key, schema] of properties()) {
     options[flagOf(key)] = {
       type: schema.type === 'boolean' ? 'boolean' : 'string',
@@ -157,16 +174,20 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   }
   let values: Record<string, unknown>;
   try {
-    values = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
+    values = parseArgv(argv, options).values;
   } catch (e) {
-    throw new ConfigError((e as Error).message);
+    if (e instanceof UsageError) throw new ConfigError(e.message);
+    throw e;
   }
   const raw: Record<string, unknown> = {};
+  /** Where each value came from, to name it in an error: the flag given, or the environment variable. */
+  const origins: Record<string, string> = {};
   for (const [key, schema] of properties()) {
     const flag = flagOf(key);
     let v: unknown = values[flag];
     if (schema.type === 'boolean' && values[`no-${flag}`]) v = false;
-    if (v === undefined && env[envOf(key)] !== undefined && env[envOf(key)] !== '') v = env[envOf(key)];
+    if (v !== undefined) origins[key] = `--${flag}`;
+    else if (env[envOf(key)] !== undefined && env[envOf(key)] !== '') v = env[envOf(key)];
     if (v === undefined) continue;
     if (schema.type === 'array') {
       const parts = (Array.isArray(v) ? v : [v])
@@ -175,26 +196,48 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
         .filter(Boolean);
       raw[key] = parts;
     } else if (schema.type === 'boolean' && typeof v === 'string') {
-      if (!/^(1|0|true|false|yes|no)$/i.test(v))
-        throw new ConfigError(`${envOf(key)} must be true or false, got ${JSON.stringify(v)}`);
-      raw[key] = /^(1|true|yes)$/i.test(v);
+      raw[key] = envBoolean(envOf(key), v);
     } else if (schema.type === 'integer' && typeof v === 'string') {
       raw[key] = /^-?\d+$/.test(v.trim()) ? Number(v) : v;
     } else raw[key] = v;
   }
-  return resolveConfig(raw);
+  return resolveConfig(raw, origins);
 }
 
-/** Defaults applied to a partial config, then validated (used by loadConfig and by tests). */
-export function resolveConfig(partial: Partial<Config> | Record<string, unknown>): Config {
+/** What is wrong with `value` for option `key`, in words: the values or range its schema allows. */
+function problem(key: string, value: unknown): string {
+  const s = (ConfigSchema.properties as unknown as Record<string, Record<string, unknown>>)[key]!;
+  const got = `(got ${JSON.stringify(value)})`;
+  const literals = (s.anyOf as { const?: unknown }[] | undefined)?.map((a) => String(a.const));
+  if (literals) {
+    const named = literals.filter(Boolean);
+    return `must be one of ${named.join(', ')} ${got}`;
+  }
+  if (s.type === 'integer') {
+    const min = s.minimum as number | undefined;
+    return `must be a whole number${min !== undefined ? ` of at least ${min}` : ''} ${got}`;
+  }
+  if (s.type === 'boolean') return `must be true or false ${got}`;
+  if (s.type === 'array') return `must be a list of non-empty values ${got}`;
+  return `must be a ${String(s.type)} ${got}`;
+}
+
+/**
+ * Defaults applied to a partial config, then validated (used by loadConfig and by tests). Each
+ * invalid option is said once, named by `origins` (the flag or variable it came from) where known.
+ */
+export function resolveConfig(
+  partial: Partial<Config> | Record<string, unknown>,
+  origins: Record<string, string> = {},
+): Config {
   const unknown = Object.keys(partial).filter((k) => !(k in ConfigSchema.properties));
   if (unknown.length) throw new ConfigError(`unknown configuration keys: ${unknown.join(', ')}`);
   const value = Value.Default(ConfigSchema, structuredClone(partial)) as Record<string, unknown>;
   if (!Value.Check(ConfigSchema, value)) {
-    const errors = [...Value.Errors(ConfigSchema, value)].slice(0, 5).map((e) => {
-      const key = e.instancePath.split('/')[1] ?? '';
-      return `--${flagOf(key)} (${envOf(key)}): ${e.message}`;
-    });
+    const keys = new Set([...Value.Errors(ConfigSchema, value)].map((e) => e.instancePath.split('/')[1] ?? ''));
+    const errors = [...keys].map(
+      (key) => `${origins[key] ?? `--${flagOf(key)} (${envOf(key)})`} ${problem(key, value[key])}`,
+    );
     throw new ConfigError(`invalid configuration: ${errors.join('; ')}`);
   }
   return value;

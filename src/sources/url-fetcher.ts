@@ -8,6 +8,7 @@ import type { LookupAddress } from 'node:dns';
 import { isIP } from 'node:net';
 import { Agent, request, type Dispatcher } from 'undici';
 import { BadRequestError, PayloadTooLargeError, UpstreamFetchError } from '../core/errors.js';
+import { unpausedResponses } from '../core/unpaused-responses.js';
 import { isForbiddenAddress } from './address-policy.js';
 
 export type Resolver = (hostname: string) => Promise<LookupAddress[]>;
@@ -123,7 +124,8 @@ export class UrlFetcher {
       try {
         res = await request(url, {
           method: 'GET',
-          dispatcher: this.agent,
+          // No paused parser for a server's FIN to crash (see unpaused-responses.ts).
+          dispatcher: this.agent.compose(unpausedResponses()),
           signal: abort,
           headers: { 'user-agent': 'albef-embed', accept: 'image/*' },
         });

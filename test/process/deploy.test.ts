@@ -238,7 +238,7 @@ t.test('Kubernetes indexing Job', async (t) => {
   const o = indexOptions(parseEmbedArgs(c.args.slice(1)), { JOB_COMPLETION_INDEX: '0' });
   const mount = (path: string) => c.volumeMounts.find((m: { mountPath: string }) => path.startsWith(m.mountPath));
   t.equal(mount(o.model).name, 'models', '--model is on the models volume');
-  t.equal(mount(o.images!).name, 'images', '--images is on the images volume');
+  t.equal(mount(o.images![0]!).name, 'images', '--images is on the images volume');
   t.equal(mount(o.out).name, 'output', '--out is on the output volume');
   t.notOk(mount(o.out).readOnly, 'the output volume is writable');
   const output = docs.get('PersistentVolumeClaim')!;

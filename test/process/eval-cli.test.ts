@@ -74,7 +74,7 @@ t.test('clear errors', async (t) => {
 
   const k9 = await runCli([...base.slice(0, -1), '9']);
   t.equal(k9.code, 2);
-  t.match(k9.stderr, /--k-test must be an integer >= 10/);
+  t.match(k9.stderr, /--k-test must be a whole number of at least 10 \(got "9"\)/);
 
   const none = await runCli(['eval', '--model', model]);
   t.equal(none.code, 2);
