@@ -67,9 +67,9 @@ export interface LanceAnnSettings {
 
 export const LANCE_ANN: LanceAnnSettings = {
   partitions: (n) => Math.max(1, Math.min(4096, Math.round(Math.sqrt(n)))),
-  subVectors: (dim) => (dim % 16 === 0 ? dim / 8 : dim % 8 === 0 ? dim / 4 : 1),
-  nprobes: 32,
-  refineFactor: 8,
+  subVectors: (dim) => (dim % 4 === 0 ? dim / 4 : 1),
+  nprobes: 48,
+  refineFactor: 20,
 };
 
 interface StoredSpec {
@@ -232,10 +232,17 @@ export class LanceStore implements CollectionStore {
     const unique = checkItems(items, spec.dim);
     if (unique.length === 0) return { added: 0, skipped: items.length };
     const data = toArrow(unique, spec.dim, schema);
-    const result = await this.guard(
-      () => table.mergeInsert('id').whenNotMatchedInsertAll().execute(data, { timeoutMs: 120_000 }),
-      name,
-    );
+    // Lance retries conflicting commits itself for up to 30 s; under heavier contention the batch is
+    // simply offered again (merge-insert of the same ids is idempotent).
+    const result = await this.guard(async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await table.mergeInsert('id').whenNotMatchedInsertAll().execute(data);
+        } catch (err) {
+          if (attempt >= 5 || !/conflict|retr|timed? ?out|too many concurrent/i.test(errorText(err))) throw err;
+        }
+      }
+    }, name);
     const added = result.numInsertedRows;
     await this.recordFields(table, schema, unique, name);
     if (this.autoIndexThreshold > 0) await this.autoIndex(table, name);

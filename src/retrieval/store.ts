@@ -119,7 +119,7 @@ export interface StoreOptions {
 }
 
 /** Where exact search stops being cheap enough (see docs/stores.md for the measurement). */
-export const DEFAULT_AUTO_INDEX_THRESHOLD = 100_000;
+export const DEFAULT_AUTO_INDEX_THRESHOLD = 20_000;
 export const MAX_K = 10_000;
 
 const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
