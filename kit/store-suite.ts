@@ -314,3 +314,26 @@ export function storeSuite(t: Test, open: () => Promise<CollectionStore>): void 
     await store.drop('big');
   });
 }
+
+/** `add` builds the ANN index by itself once the collection reaches the threshold the store was opened with. */
+export function autoIndexSuite(t: Test, open: (autoIndexThreshold: number) => Promise<CollectionStore>): void {
+  void t.test('the ANN index is built automatically past the threshold', async (t) => {
+    const store = await open(1100);
+    t.teardown(() => store.close());
+    await store.create(spec('auto', { dim: 16 }));
+    const rand = prng(5);
+    const batch = (from: number, n: number): StoredItem[] =>
+      Array.from({ length: n }, (_, i) => ({
+        id: `a${from + i}`,
+        source: 's',
+        vector: Float32Array.from({ length: 16 }, () => rand() - 0.5),
+      }));
+    await store.add('auto', batch(0, 1000));
+    t.equal((await store.info('auto')).index, 'none', 'below the threshold: exact search');
+    await store.add('auto', batch(1000, 200));
+    const info = await store.info('auto');
+    t.not(info.index, 'none', `past it: ${info.index}`);
+    t.equal(info.count, 1200);
+    await store.drop('auto');
+  });
+}

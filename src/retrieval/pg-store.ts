@@ -352,13 +352,13 @@ export class PgStore implements CollectionStore {
 
   private async autoIndex(row: CatalogRow): Promise<void> {
     if (await this.hasIndex(row.table_id)) return;
-    // The planner's estimate: a count(*) after every batch would cost a scan of the table.
-    const { rows } = await this.query<{ n: number }>(
-      `SELECT greatest(reltuples, 0)::float8 AS n FROM pg_class WHERE oid = to_regclass($1)`,
-      [items(row.table_id)],
+    // A count that stops at the threshold: cheap below it, and never a scan of a big table.
+    const threshold = Math.max(this.autoIndexThreshold, PG_MIN_ANN_ROWS);
+    const { rows } = await this.query<{ n: string }>(
+      `SELECT count(*) AS n FROM (SELECT 1 FROM ${items(row.table_id)} LIMIT $1) AS s`,
+      [threshold],
     );
-    const estimate = rows[0]?.n ?? 0;
-    if (estimate < Math.max(this.autoIndexThreshold, PG_MIN_ANN_ROWS)) return;
+    if (Number(rows[0]?.n ?? 0) < threshold) return;
     await this.buildIndex(row.table_id);
   }
 

@@ -6,11 +6,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 
-import { storeSuite, SHA_A } from '../../kit/store-suite.js';
+import { autoIndexSuite, storeSuite, SHA_A } from '../../kit/store-suite.js';
 import { openStore } from '../../src/retrieval/open-store.js';
 
 const dir = await mkdtemp(path.join(tmpdir(), 'albef-lance-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));
+
+t.test('automatic index', async (t) => {
+  autoIndexSuite(t, (threshold) => openStore(path.join(dir, 'auto'), { autoIndexThreshold: threshold }));
+});
 
 t.test('the store suite', async (t) => {
   storeSuite(t, () => openStore(path.join(dir, 'suite')));

@@ -4,11 +4,15 @@
 import t from 'tap';
 
 import { startPostgres } from '../../kit/postgres.js';
-import { storeSuite, SHA_A } from '../../kit/store-suite.js';
+import { autoIndexSuite, storeSuite, SHA_A } from '../../kit/store-suite.js';
 import { openStore } from '../../src/retrieval/open-store.js';
 
 const pg = await startPostgres();
 t.teardown(() => pg.close());
+
+t.test('automatic index', async (t) => {
+  autoIndexSuite(t, (threshold) => openStore(pg.url, { autoIndexThreshold: threshold }));
+});
 
 t.test('the store suite', async (t) => {
   storeSuite(t, () => openStore(pg.url.replace('postgres://postgres@', 'postgresql://postgres:secret@')));
