@@ -303,3 +303,37 @@ export class PathOutsideRootError extends AppError {
     super('path_outside_root', message, { index });
   }
 }
+
+// ---- collections (src/retrieval) ----
+
+export class CollectionNotFoundError extends AppError {
+  constructor(name: string) {
+    super('collection_not_found', `no collection named ${JSON.stringify(name)}`, 404, undefined, {
+      param: 'collection',
+    });
+  }
+}
+
+/** A collection of that name exists with another model, modality, dim or root. */
+export class CollectionConflictError extends AppError {
+  constructor(message: string) {
+    super('collection_conflict', message, 409, undefined, { param: 'collection' });
+  }
+}
+
+export class InvalidFilterError extends AppError {
+  constructor(message: string) {
+    super('invalid_filter', message, 400, undefined, { param: 'filter' });
+  }
+}
+
+/** The store (PostgreSQL, the LanceDB directory) cannot be reached; `store` names it without secrets. */
+export class StoreUnavailableError extends AppError {
+  constructor(
+    readonly store: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super('store_unavailable', `store ${store} is unavailable: ${message}`, 503, undefined, options);
+  }
+}
