@@ -38,7 +38,16 @@ export type ServiceErrorCode =
   | 'not_ready'
   | 'deadline_exceeded'
   | 'invalid_annotations'
-  | 'path_outside_root';
+  | 'path_outside_root'
+  | 'collection_not_found'
+  | 'collection_conflict'
+  | 'invalid_collection_name'
+  | 'invalid_item'
+  | 'invalid_metadata'
+  | 'dimension_mismatch'
+  | 'invalid_filter'
+  | 'store_unavailable'
+  | 'store_error';
 
 /** Codes of the tools around the service: loading models, converting checkpoints, the command line. */
 export type ToolErrorCode =
@@ -308,22 +317,20 @@ export class PathOutsideRootError extends AppError {
 
 export class CollectionNotFoundError extends AppError {
   constructor(name: string) {
-    super('collection_not_found', `no collection named ${JSON.stringify(name)}`, 404, undefined, {
-      param: 'collection',
-    });
+    super('collection_not_found', `no collection named ${JSON.stringify(name)}`, { param: 'collection' });
   }
 }
 
 /** A collection of that name exists with another model, modality, dim or root. */
 export class CollectionConflictError extends AppError {
   constructor(message: string) {
-    super('collection_conflict', message, 409, undefined, { param: 'collection' });
+    super('collection_conflict', message, { param: 'collection' });
   }
 }
 
 export class InvalidFilterError extends AppError {
   constructor(message: string) {
-    super('invalid_filter', message, 400, undefined, { param: 'filter' });
+    super('invalid_filter', message, { param: 'filter' });
   }
 }
 
@@ -334,6 +341,6 @@ export class StoreUnavailableError extends AppError {
     message: string,
     options?: { cause?: unknown },
   ) {
-    super('store_unavailable', `store ${store} is unavailable: ${message}`, 503, undefined, options);
+    super('store_unavailable', `store ${store} is unavailable: ${message}`, options);
   }
 }

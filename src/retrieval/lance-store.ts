@@ -472,7 +472,7 @@ export class LanceStore implements CollectionStore {
         throw new CollectionNotFoundError(name);
       }
       if (/invalid user input|schema error|invalid input/i.test(text)) {
-        throw new AppError('store_error', `LanceDB refused the request: ${text}`, 500, undefined, { cause: err });
+        throw new AppError('store_error', `LanceDB refused the request: ${text}`, { cause: err });
       }
       throw this.unavailable(err);
     }

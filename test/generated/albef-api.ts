@@ -832,7 +832,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down */
+            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down; store_unavailable: the collection store cannot be reached (the message names it) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -871,7 +871,7 @@ export interface operations {
                     "application/json": components["schemas"]["EmbeddingResponse"];
                 };
             };
-            /** @description invalid_request: the body does not match its schema: a field missing, unknown or of the wrong type; bad_request: fields that contradict each other, or a value the route cannot use; invalid_json: the body is not valid JSON; invalid_multipart: the multipart body cannot be parsed (truncated, bad boundary); empty_image: an image item has no bytes; invalid_image_data: an inline image is neither a data: URI nor base64; invalid_url: an image URL that does not parse, or is longer than 8192 characters; url_not_allowed: an image URL of a scheme other than http(s), with credentials, or reaching a private, loopback, link-local or metadata address (see --allow-private-urls); modality_mismatch: a rerank pair is not one text and one image; token_ids_not_supported: /v1/embeddings input holds token ids instead of texts; unsupported_dimensions: `dimensions` differs from the model's own; fusion_unavailable: the model cannot re-rank or classify: no matching part (reconvert it), --no-fusion, or no temperature; invalid_annotations: an annotation file in ALBEF's format that cannot be used (the entry and field are named); path_outside_root: a relative path that would leave its root (a collection's image folder) */
+            /** @description invalid_request: the body does not match its schema: a field missing, unknown or of the wrong type; bad_request: fields that contradict each other, or a value the route cannot use; invalid_json: the body is not valid JSON; invalid_multipart: the multipart body cannot be parsed (truncated, bad boundary); empty_image: an image item has no bytes; invalid_image_data: an inline image is neither a data: URI nor base64; invalid_url: an image URL that does not parse, or is longer than 8192 characters; url_not_allowed: an image URL of a scheme other than http(s), with credentials, or reaching a private, loopback, link-local or metadata address (see --allow-private-urls); modality_mismatch: a rerank pair is not one text and one image; token_ids_not_supported: /v1/embeddings input holds token ids instead of texts; unsupported_dimensions: `dimensions` differs from the model's own; fusion_unavailable: the model cannot re-rank or classify: no matching part (reconvert it), --no-fusion, or no temperature; invalid_annotations: an annotation file in ALBEF's format that cannot be used (the entry and field are named); invalid_collection_name: a collection name outside 1–63 characters of a-z, 0-9, _ and -; invalid_item: an item to index without a string id or source, or with a vector of another length; dimension_mismatch: a vector whose length is not the collection's; invalid_metadata: metadata that is not a JSON object; invalid_filter: a search filter that is not field → string, number or boolean, or names a field no item has; path_outside_root: a relative path that would leave its root (a collection's image folder) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -889,7 +889,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description model_not_found: no loaded model has that name; not_found: no such route */
+            /** @description model_not_found: no loaded model has that name; not_found: no such route; collection_not_found: no collection of that name in the store */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -916,7 +916,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description internal_error: a bug: the log has the details; inference_failed: ONNX Runtime failed on a batch */
+            /** @description internal_error: a bug: the log has the details; inference_failed: ONNX Runtime failed on a batch; store_error: the store refused a request it should have taken: the log has the details */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -925,7 +925,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down */
+            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down; store_unavailable: the collection store cannot be reached (the message names it) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -981,7 +981,7 @@ export interface operations {
                     "application/json": components["schemas"]["EmbeddingResponse"];
                 };
             };
-            /** @description invalid_request: the body does not match its schema: a field missing, unknown or of the wrong type; bad_request: fields that contradict each other, or a value the route cannot use; invalid_json: the body is not valid JSON; invalid_multipart: the multipart body cannot be parsed (truncated, bad boundary); empty_image: an image item has no bytes; invalid_image_data: an inline image is neither a data: URI nor base64; invalid_url: an image URL that does not parse, or is longer than 8192 characters; url_not_allowed: an image URL of a scheme other than http(s), with credentials, or reaching a private, loopback, link-local or metadata address (see --allow-private-urls); modality_mismatch: a rerank pair is not one text and one image; token_ids_not_supported: /v1/embeddings input holds token ids instead of texts; unsupported_dimensions: `dimensions` differs from the model's own; fusion_unavailable: the model cannot re-rank or classify: no matching part (reconvert it), --no-fusion, or no temperature; invalid_annotations: an annotation file in ALBEF's format that cannot be used (the entry and field are named); path_outside_root: a relative path that would leave its root (a collection's image folder) */
+            /** @description invalid_request: the body does not match its schema: a field missing, unknown or of the wrong type; bad_request: fields that contradict each other, or a value the route cannot use; invalid_json: the body is not valid JSON; invalid_multipart: the multipart body cannot be parsed (truncated, bad boundary); empty_image: an image item has no bytes; invalid_image_data: an inline image is neither a data: URI nor base64; invalid_url: an image URL that does not parse, or is longer than 8192 characters; url_not_allowed: an image URL of a scheme other than http(s), with credentials, or reaching a private, loopback, link-local or metadata address (see --allow-private-urls); modality_mismatch: a rerank pair is not one text and one image; token_ids_not_supported: /v1/embeddings input holds token ids instead of texts; unsupported_dimensions: `dimensions` differs from the model's own; fusion_unavailable: the model cannot re-rank or classify: no matching part (reconvert it), --no-fusion, or no temperature; invalid_annotations: an annotation file in ALBEF's format that cannot be used (the entry and field are named); invalid_collection_name: a collection name outside 1–63 characters of a-z, 0-9, _ and -; invalid_item: an item to index without a string id or source, or with a vector of another length; dimension_mismatch: a vector whose length is not the collection's; invalid_metadata: metadata that is not a JSON object; invalid_filter: a search filter that is not field → string, number or boolean, or names a field no item has; path_outside_root: a relative path that would leave its root (a collection's image folder) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -999,7 +999,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description model_not_found: no loaded model has that name; not_found: no such route */
+            /** @description model_not_found: no loaded model has that name; not_found: no such route; collection_not_found: no collection of that name in the store */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1035,7 +1035,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description internal_error: a bug: the log has the details; inference_failed: ONNX Runtime failed on a batch */
+            /** @description internal_error: a bug: the log has the details; inference_failed: ONNX Runtime failed on a batch; store_error: the store refused a request it should have taken: the log has the details */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1053,7 +1053,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down */
+            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down; store_unavailable: the collection store cannot be reached (the message names it) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1103,7 +1103,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIEmbeddingResponse"];
                 };
             };
-            /** @description invalid_request: the body does not match its schema: a field missing, unknown or of the wrong type; bad_request: fields that contradict each other, or a value the route cannot use; invalid_json: the body is not valid JSON; invalid_multipart: the multipart body cannot be parsed (truncated, bad boundary); empty_image: an image item has no bytes; invalid_image_data: an inline image is neither a data: URI nor base64; invalid_url: an image URL that does not parse, or is longer than 8192 characters; url_not_allowed: an image URL of a scheme other than http(s), with credentials, or reaching a private, loopback, link-local or metadata address (see --allow-private-urls); modality_mismatch: a rerank pair is not one text and one image; token_ids_not_supported: /v1/embeddings input holds token ids instead of texts; unsupported_dimensions: `dimensions` differs from the model's own; fusion_unavailable: the model cannot re-rank or classify: no matching part (reconvert it), --no-fusion, or no temperature; invalid_annotations: an annotation file in ALBEF's format that cannot be used (the entry and field are named); path_outside_root: a relative path that would leave its root (a collection's image folder) */
+            /** @description invalid_request: the body does not match its schema: a field missing, unknown or of the wrong type; bad_request: fields that contradict each other, or a value the route cannot use; invalid_json: the body is not valid JSON; invalid_multipart: the multipart body cannot be parsed (truncated, bad boundary); empty_image: an image item has no bytes; invalid_image_data: an inline image is neither a data: URI nor base64; invalid_url: an image URL that does not parse, or is longer than 8192 characters; url_not_allowed: an image URL of a scheme other than http(s), with credentials, or reaching a private, loopback, link-local or metadata address (see --allow-private-urls); modality_mismatch: a rerank pair is not one text and one image; token_ids_not_supported: /v1/embeddings input holds token ids instead of texts; unsupported_dimensions: `dimensions` differs from the model's own; fusion_unavailable: the model cannot re-rank or classify: no matching part (reconvert it), --no-fusion, or no temperature; invalid_annotations: an annotation file in ALBEF's format that cannot be used (the entry and field are named); invalid_collection_name: a collection name outside 1–63 characters of a-z, 0-9, _ and -; invalid_item: an item to index without a string id or source, or with a vector of another length; dimension_mismatch: a vector whose length is not the collection's; invalid_metadata: metadata that is not a JSON object; invalid_filter: a search filter that is not field → string, number or boolean, or names a field no item has; path_outside_root: a relative path that would leave its root (a collection's image folder) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1121,7 +1121,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description model_not_found: no loaded model has that name; not_found: no such route */
+            /** @description model_not_found: no loaded model has that name; not_found: no such route; collection_not_found: no collection of that name in the store */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1157,7 +1157,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description internal_error: a bug: the log has the details; inference_failed: ONNX Runtime failed on a batch */
+            /** @description internal_error: a bug: the log has the details; inference_failed: ONNX Runtime failed on a batch; store_error: the store refused a request it should have taken: the log has the details */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1175,7 +1175,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down */
+            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down; store_unavailable: the collection store cannot be reached (the message names it) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1222,7 +1222,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down */
+            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down; store_unavailable: the collection store cannot be reached (the message names it) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1262,7 +1262,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description model_not_found: no loaded model has that name; not_found: no such route */
+            /** @description model_not_found: no loaded model has that name; not_found: no such route; collection_not_found: no collection of that name in the store */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1271,7 +1271,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down */
+            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down; store_unavailable: the collection store cannot be reached (the message names it) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1304,7 +1304,7 @@ export interface operations {
                     "application/json": components["schemas"]["RerankResponse"];
                 };
             };
-            /** @description invalid_request: the body does not match its schema: a field missing, unknown or of the wrong type; bad_request: fields that contradict each other, or a value the route cannot use; invalid_json: the body is not valid JSON; invalid_multipart: the multipart body cannot be parsed (truncated, bad boundary); empty_image: an image item has no bytes; invalid_image_data: an inline image is neither a data: URI nor base64; invalid_url: an image URL that does not parse, or is longer than 8192 characters; url_not_allowed: an image URL of a scheme other than http(s), with credentials, or reaching a private, loopback, link-local or metadata address (see --allow-private-urls); modality_mismatch: a rerank pair is not one text and one image; token_ids_not_supported: /v1/embeddings input holds token ids instead of texts; unsupported_dimensions: `dimensions` differs from the model's own; fusion_unavailable: the model cannot re-rank or classify: no matching part (reconvert it), --no-fusion, or no temperature; invalid_annotations: an annotation file in ALBEF's format that cannot be used (the entry and field are named); path_outside_root: a relative path that would leave its root (a collection's image folder) */
+            /** @description invalid_request: the body does not match its schema: a field missing, unknown or of the wrong type; bad_request: fields that contradict each other, or a value the route cannot use; invalid_json: the body is not valid JSON; invalid_multipart: the multipart body cannot be parsed (truncated, bad boundary); empty_image: an image item has no bytes; invalid_image_data: an inline image is neither a data: URI nor base64; invalid_url: an image URL that does not parse, or is longer than 8192 characters; url_not_allowed: an image URL of a scheme other than http(s), with credentials, or reaching a private, loopback, link-local or metadata address (see --allow-private-urls); modality_mismatch: a rerank pair is not one text and one image; token_ids_not_supported: /v1/embeddings input holds token ids instead of texts; unsupported_dimensions: `dimensions` differs from the model's own; fusion_unavailable: the model cannot re-rank or classify: no matching part (reconvert it), --no-fusion, or no temperature; invalid_annotations: an annotation file in ALBEF's format that cannot be used (the entry and field are named); invalid_collection_name: a collection name outside 1–63 characters of a-z, 0-9, _ and -; invalid_item: an item to index without a string id or source, or with a vector of another length; dimension_mismatch: a vector whose length is not the collection's; invalid_metadata: metadata that is not a JSON object; invalid_filter: a search filter that is not field → string, number or boolean, or names a field no item has; path_outside_root: a relative path that would leave its root (a collection's image folder) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1322,7 +1322,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description model_not_found: no loaded model has that name; not_found: no such route */
+            /** @description model_not_found: no loaded model has that name; not_found: no such route; collection_not_found: no collection of that name in the store */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1358,7 +1358,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description internal_error: a bug: the log has the details; inference_failed: ONNX Runtime failed on a batch */
+            /** @description internal_error: a bug: the log has the details; inference_failed: ONNX Runtime failed on a batch; store_error: the store refused a request it should have taken: the log has the details */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1376,7 +1376,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down */
+            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down; store_unavailable: the collection store cannot be reached (the message names it) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1419,7 +1419,7 @@ export interface operations {
                     "application/json": components["schemas"]["ClassifyResponse"];
                 };
             };
-            /** @description invalid_request: the body does not match its schema: a field missing, unknown or of the wrong type; bad_request: fields that contradict each other, or a value the route cannot use; invalid_json: the body is not valid JSON; invalid_multipart: the multipart body cannot be parsed (truncated, bad boundary); empty_image: an image item has no bytes; invalid_image_data: an inline image is neither a data: URI nor base64; invalid_url: an image URL that does not parse, or is longer than 8192 characters; url_not_allowed: an image URL of a scheme other than http(s), with credentials, or reaching a private, loopback, link-local or metadata address (see --allow-private-urls); modality_mismatch: a rerank pair is not one text and one image; token_ids_not_supported: /v1/embeddings input holds token ids instead of texts; unsupported_dimensions: `dimensions` differs from the model's own; fusion_unavailable: the model cannot re-rank or classify: no matching part (reconvert it), --no-fusion, or no temperature; invalid_annotations: an annotation file in ALBEF's format that cannot be used (the entry and field are named); path_outside_root: a relative path that would leave its root (a collection's image folder) */
+            /** @description invalid_request: the body does not match its schema: a field missing, unknown or of the wrong type; bad_request: fields that contradict each other, or a value the route cannot use; invalid_json: the body is not valid JSON; invalid_multipart: the multipart body cannot be parsed (truncated, bad boundary); empty_image: an image item has no bytes; invalid_image_data: an inline image is neither a data: URI nor base64; invalid_url: an image URL that does not parse, or is longer than 8192 characters; url_not_allowed: an image URL of a scheme other than http(s), with credentials, or reaching a private, loopback, link-local or metadata address (see --allow-private-urls); modality_mismatch: a rerank pair is not one text and one image; token_ids_not_supported: /v1/embeddings input holds token ids instead of texts; unsupported_dimensions: `dimensions` differs from the model's own; fusion_unavailable: the model cannot re-rank or classify: no matching part (reconvert it), --no-fusion, or no temperature; invalid_annotations: an annotation file in ALBEF's format that cannot be used (the entry and field are named); invalid_collection_name: a collection name outside 1–63 characters of a-z, 0-9, _ and -; invalid_item: an item to index without a string id or source, or with a vector of another length; dimension_mismatch: a vector whose length is not the collection's; invalid_metadata: metadata that is not a JSON object; invalid_filter: a search filter that is not field → string, number or boolean, or names a field no item has; path_outside_root: a relative path that would leave its root (a collection's image folder) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1437,7 +1437,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description model_not_found: no loaded model has that name; not_found: no such route */
+            /** @description model_not_found: no loaded model has that name; not_found: no such route; collection_not_found: no collection of that name in the store */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1473,7 +1473,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description internal_error: a bug: the log has the details; inference_failed: ONNX Runtime failed on a batch */
+            /** @description internal_error: a bug: the log has the details; inference_failed: ONNX Runtime failed on a batch; store_error: the store refused a request it should have taken: the log has the details */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1491,7 +1491,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down */
+            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down; store_unavailable: the collection store cannot be reached (the message names it) */
             503: {
                 headers: {
                     [name: string]: unknown;
