@@ -47,7 +47,11 @@ export type ServiceErrorCode =
   | 'dimension_mismatch'
   | 'invalid_filter'
   | 'store_unavailable'
-  | 'store_error';
+  | 'store_error'
+  | 'model_mismatch'
+  | 'rerank_unavailable'
+  | 'item_not_found'
+  | 'source_unavailable';
 
 /** Codes of the tools around the service: loading models, converting checkpoints, the command line. */
 export type ToolErrorCode =
@@ -342,5 +346,19 @@ export class StoreUnavailableError extends AppError {
     options?: { cause?: unknown },
   ) {
     super('store_unavailable', `store ${store} is unavailable: ${message}`, options);
+  }
+}
+
+/** A collection searched with another model than the one that made its vectors. */
+export class ModelMismatchError extends AppError {
+  constructor(message: string) {
+    super('model_mismatch', message, { param: 'model' });
+  }
+}
+
+/** An item named by id that the collection does not hold. */
+export class NotFoundError extends AppError {
+  constructor(message: string, param?: string) {
+    super('item_not_found', message, { param });
   }
 }

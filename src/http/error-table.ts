@@ -59,6 +59,19 @@ export const ERROR_TABLE: Record<ServiceErrorCode, ErrorEntry> = {
     status: 400,
     when: "an annotation file in ALBEF's format that cannot be used (the entry and field are named)",
   },
+  model_mismatch: {
+    status: 409,
+    when: 'a collection searched with another model (or another conversion of it) than the one that made its vectors',
+  },
+  rerank_unavailable: {
+    status: 400,
+    when: "rerank asked for a query of the collection's own modality, or of a model without the matching part",
+  },
+  item_not_found: { status: 404, when: 'a query by id names an item the collection does not hold' },
+  source_unavailable: {
+    status: 502,
+    when: "a re-rank candidate's image cannot be read from the collection's root (moved or deleted since indexing)",
+  },
   collection_not_found: { status: 404, when: 'no collection of that name in the store' },
   collection_conflict: {
     status: 409,
