@@ -64,7 +64,11 @@ export const collectionRoutes: FastifyPluginAsyncTypebox = async (app) => {
           "The item's file under the collection's root, shrunk to fit `size` (default 256) px, or a redirect to its URL.",
         tags: ['retrieval'],
         params: Type.Object({ name: Type.String(), id: Type.String() }),
-        querystring: Type.Object({ size: Type.Optional(Type.Integer({ minimum: 16, maximum: 1024, default: 256 })) }),
+        querystring: Type.Object({
+          size: Type.Optional(
+            Type.String({ pattern: '^[0-9]{1,4}$', description: 'largest side in px, 16–1024 (default 256)' }),
+          ),
+        }),
         response: { 200: { type: 'string', format: 'binary' }, ...errorResponses(400, 401, 404, 502, 503) } as never,
       },
     },
@@ -90,7 +94,7 @@ export const collectionRoutes: FastifyPluginAsyncTypebox = async (app) => {
           `item ${JSON.stringify(item.id)}: ${item.source} is not under ${info.root}`,
         );
       }
-      const size = req.query.size ?? 256;
+      const size = Math.min(1024, Math.max(16, Number(req.query.size ?? 256)));
       const jpeg = await sharp(file, { failOn: 'none' })
         .autoOrient()
         .resize(size, size, { fit: 'inside', withoutEnlargement: true })
