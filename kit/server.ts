@@ -47,6 +47,8 @@ export async function startServer(overrides: Partial<Config> = {}, options: Buil
     logLevel: 'silent',
     decodeThreads: 1,
     intraOpThreads: 1,
+    // No collection store unless a test gives one (a ./collections of the checkout is not the tests').
+    store: '',
     ...overrides,
   });
   const app = await buildApp(config, { logger: false, ...options });

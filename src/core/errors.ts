@@ -38,7 +38,20 @@ export type ServiceErrorCode =
   | 'not_ready'
   | 'deadline_exceeded'
   | 'invalid_annotations'
-  | 'path_outside_root';
+  | 'path_outside_root'
+  | 'collection_not_found'
+  | 'collection_conflict'
+  | 'invalid_collection_name'
+  | 'invalid_item'
+  | 'invalid_metadata'
+  | 'dimension_mismatch'
+  | 'invalid_filter'
+  | 'store_unavailable'
+  | 'store_error'
+  | 'model_mismatch'
+  | 'rerank_unavailable'
+  | 'item_not_found'
+  | 'source_unavailable';
 
 /** Codes of the tools around the service: loading models, converting checkpoints, the command line. */
 export type ToolErrorCode =
@@ -303,5 +316,51 @@ export class AnnotationsError extends AppError {
 export class PathOutsideRootError extends AppError {
   constructor(message: string, index?: number) {
     super('path_outside_root', message, { index });
+  }
+}
+
+// ---- collections (src/retrieval) ----
+
+export class CollectionNotFoundError extends AppError {
+  constructor(name: string) {
+    super('collection_not_found', `no collection named ${JSON.stringify(name)}`, { param: 'collection' });
+  }
+}
+
+/** A collection of that name exists with another model, modality, dim or root. */
+export class CollectionConflictError extends AppError {
+  constructor(message: string) {
+    super('collection_conflict', message, { param: 'collection' });
+  }
+}
+
+export class InvalidFilterError extends AppError {
+  constructor(message: string) {
+    super('invalid_filter', message, { param: 'filter' });
+  }
+}
+
+/** The store (PostgreSQL, the LanceDB directory) cannot be reached; `store` names it without secrets. */
+export class StoreUnavailableError extends AppError {
+  constructor(
+    readonly store: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super('store_unavailable', `store ${store} is unavailable: ${message}`, options);
+  }
+}
+
+/** A collection searched with another model than the one that made its vectors. */
+export class ModelMismatchError extends AppError {
+  constructor(message: string) {
+    super('model_mismatch', message, { param: 'model' });
+  }
+}
+
+/** An item named by id that the collection does not hold. */
+export class NotFoundError extends AppError {
+  constructor(message: string, param?: string) {
+    super('item_not_found', message, { param });
   }
 }

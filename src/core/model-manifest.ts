@@ -104,3 +104,16 @@ export function checkManifest(value: unknown): string[] {
   if (Value.Check(ManifestSchema, value)) return [];
   return [...Value.Errors(ManifestSchema, value)].slice(0, 5).map((e) => `${e.instancePath || '/'} ${e.message}`);
 }
+
+/**
+ * What identifies the vectors a tower makes: the sha256 of its weights file (the graph's external
+ * data, or the graph itself when it has none), as model.json records it. Another checkpoint,
+ * precision or resolution changes it; a converter that only rewrites the graph around the same
+ * weights does not.
+ */
+export function towerFingerprint(manifest: ModelManifest, modality: 'image' | 'text'): string {
+  const graph = modality === 'image' ? 'image.onnx' : 'text.onnx';
+  const file = manifest.files[`${graph}.data`] ?? manifest.files[graph];
+  if (!file) throw new Error(`model.json lists no ${graph}`);
+  return file.sha256;
+}

@@ -32,6 +32,8 @@ import { openaiEmbeddingRoutes } from './routes/openai-embeddings.js';
 import { classifyRoutes } from './routes/classify.js';
 import { openaiModelRoutes } from './routes/openai-models.js';
 import { rerankRoutes } from './routes/rerank.js';
+import { collectionRoutes } from './routes/collections.js';
+import { searchRoutes } from './routes/search.js';
 import { uiRoutes } from './routes/ui.js';
 import { PACKAGE_VERSION } from '../core/paths.js';
 import { SHARED_SCHEMAS } from './schemas/registry.js';
@@ -238,6 +240,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(openaiModelRoutes);
   await app.register(rerankRoutes);
   await app.register(classifyRoutes);
+  await app.register(collectionRoutes);
+  await app.register(searchRoutes);
   if (config.ui) await app.register(uiRoutes);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -59,6 +59,37 @@ export const ERROR_TABLE: Record<ServiceErrorCode, ErrorEntry> = {
     status: 400,
     when: "an annotation file in ALBEF's format that cannot be used (the entry and field are named)",
   },
+  model_mismatch: {
+    status: 409,
+    when: 'a collection searched with another model (or another conversion of it) than the one that made its vectors',
+  },
+  rerank_unavailable: {
+    status: 400,
+    when: "rerank asked for a query of the collection's own modality, or of a model without the matching part",
+  },
+  item_not_found: { status: 404, when: 'a query by id names an item the collection does not hold' },
+  source_unavailable: {
+    status: 502,
+    when: "a re-rank candidate's image cannot be read from the collection's root (moved or deleted since indexing)",
+  },
+  collection_not_found: { status: 404, when: 'no collection of that name in the store' },
+  collection_conflict: {
+    status: 409,
+    when: 'a collection of that name exists with another model, modality, dimension or root',
+  },
+  invalid_collection_name: { status: 400, when: 'a collection name outside 1–63 characters of a-z, 0-9, _ and -' },
+  invalid_item: {
+    status: 400,
+    when: 'an item to index without a string id or source, or with a vector of another length',
+  },
+  dimension_mismatch: { status: 400, when: "a vector whose length is not the collection's" },
+  invalid_metadata: { status: 400, when: 'metadata that is not a JSON object' },
+  invalid_filter: {
+    status: 400,
+    when: 'a search filter that is not field → string, number or boolean, or names a field no item has',
+  },
+  store_unavailable: { status: 503, when: 'the collection store cannot be reached (the message names it)' },
+  store_error: { status: 500, when: 'the store refused a request it should have taken: the log has the details' },
   path_outside_root: { status: 400, when: "a relative path that would leave its root (a collection's image folder)" },
 };
 

@@ -26,3 +26,21 @@ export const LabelScore = Type.Object({
   itm_prob: Type.Optional(Type.Number({ description: 'ITM match probability (with `itm: true`)' })),
 });
 export type LabelScore = Static<typeof LabelScore>;
+
+/** One item of a collection found for a query. */
+export const SearchHit = Type.Object({
+  id: Type.String(),
+  score: Type.Number({
+    description: 'what the order is by: the ITM match logit itm_logits[1] for re-ranked items, else itc',
+  }),
+  itc: Type.Number({ description: 'cosine of the query and item embeddings (the first stage)' }),
+  itm_logits: Type.Optional(
+    Type.Array(Type.Number(), { minItems: 2, maxItems: 2, description: 'ITM head logits (no-match, match)' }),
+  ),
+  itm_prob: Type.Optional(Type.Number({ description: 'match probability, softmax(itm_logits)[1]' })),
+  source: Type.Optional(
+    Type.String({ description: "image: its path under the collection's root, or its URL; text: the text" }),
+  ),
+  metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'what was indexed with it' })),
+});
+export type SearchHit = Static<typeof SearchHit>;

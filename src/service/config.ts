@@ -72,6 +72,13 @@ export const ConfigSchema = Type.Object({
     1000,
     'longest an image decode waits for a running CPU inference to end before it starts anyway (ms; 0 = no waiting)',
   ),
+  store: Type.String({
+    default: './collections',
+    description:
+      'where collections live: a directory (embedded LanceDB; the default one is only used once it exists) or a postgres:// URL (PostgreSQL with pgvector); --no-store serves none',
+    // `--no-store` sets it empty.
+    noneFlag: true,
+  }),
   fusion: Bool(
     true,
     'load the image–text matching graphs of models that have them (/v1/rerank, /classify with itm); --no-fusion saves their memory',
@@ -170,7 +177,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
       type: schema.type === 'boolean' ? 'boolean' : 'string',
       multiple: schema.type === 'array',
     };
-    if (schema.type === 'boolean') options[`no-${flagOf(key)}`] = { type: 'boolean' };
+    if (schema.type === 'boolean' || (schema as { noneFlag?: boolean }).noneFlag)
+      options[`no-${flagOf(key)}`] = { type: 'boolean' };
   }
   let values: Record<string, unknown>;
   try {
@@ -185,7 +193,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   for (const [key, schema] of properties()) {
     const flag = flagOf(key);
     let v: unknown = values[flag];
-    if (schema.type === 'boolean' && values[`no-${flag}`]) v = false;
+    if (values[`no-${flag}`]) v = schema.type === 'boolean' ? false : '';
     if (v !== undefined) origins[key] = `--${flag}`;
     else if (env[envOf(key)] !== undefined && env[envOf(key)] !== '') v = env[envOf(key)];
     if (v === undefined) continue;

@@ -12,6 +12,10 @@ import { DecodePool } from '../imaging/decode-pool.js';
 import { DecodeGate } from '../imaging/decode-gate.js';
 import { ModelPool } from '../inference/model-pool.js';
 import { UrlFetcher, type Resolver } from '../sources/url-fetcher.js';
+import { pathExists } from '../core/fs-utils.js';
+import { DEFAULT_STORE, openStore } from '../retrieval/open-store.js';
+import type { CollectionStore } from '../retrieval/store.js';
+import { Searcher } from './searcher.js';
 
 export interface ServiceOptions {
   /** DNS resolver for image URLs (tests inject one). */
@@ -31,6 +35,9 @@ export class Service {
   private embedder: Embedder | undefined;
   private matcher: Matcher | undefined;
   private intake: { texts: TextIntake; images: ImageIntake } | undefined;
+  private storeOpen: Promise<CollectionStore> | undefined;
+  private searcher: { store: CollectionStore; searcher: Searcher } | undefined;
+  private storeHealth: { at: number; problem: Promise<string | undefined> } | undefined;
   private readonly decoder: DecodePool;
   private readonly gate: DecodeGate | undefined;
   private readonly fetcher: UrlFetcher;
@@ -120,6 +127,52 @@ export class Service {
     return this.intake!;
   }
 
+  /**
+   * The collection store, opened on first use and again after a failed open (a store that was down
+   * at start works once it is back). None with --no-store, nor while the default directory does not
+   * exist (a service that indexes nothing creates no folder).
+   */
+  async collectionStore(): Promise<CollectionStore | undefined> {
+    const spec = this.config.store;
+    if (!spec) return undefined;
+    if (!this.storeOpen) {
+      if (spec === DEFAULT_STORE && !(await pathExists(spec))) return undefined;
+      const opening = openStore(spec);
+      this.storeOpen = opening;
+      opening.catch(() => {
+        if (this.storeOpen === opening) this.storeOpen = undefined;
+      });
+    }
+    return this.storeOpen;
+  }
+
+  /** Search over the store's collections (undefined: no store to search). */
+  async requireSearcher(): Promise<Searcher | undefined> {
+    const embedder = this.requireEmbedder();
+    const store = await this.collectionStore();
+    if (!store) return undefined;
+    if (this.searcher?.store !== store)
+      this.searcher = { store, searcher: new Searcher(store, embedder.pool, embedder, this.matcher!, this.metrics) };
+    return this.searcher.searcher;
+  }
+
+  /** Why the store cannot serve now, or undefined (for /readyz; asked at most once a second). */
+  storeProblem(): Promise<string | undefined> {
+    const now = Date.now();
+    if (this.storeHealth && now - this.storeHealth.at < 1000) return this.storeHealth.problem;
+    const problem = (async () => {
+      try {
+        const store = await this.collectionStore();
+        await store?.ping();
+        return undefined;
+      } catch (e) {
+        return (e as Error).message;
+      }
+    })();
+    this.storeHealth = { at: now, problem };
+    return problem;
+  }
+
   get pool(): ModelPool | undefined {
     return this.embedder?.pool;
   }
@@ -134,7 +187,8 @@ export class Service {
     this.beginDrain();
     const pool = this.embedder?.pool;
     if (pool) await pool.idle();
-    await Promise.all([this.decoder.close(), this.fetcher.close()]);
+    const store = this.storeOpen?.catch(() => undefined);
+    await Promise.all([this.decoder.close(), this.fetcher.close(), store?.then((s) => s?.close())]);
     if (pool) await pool.release();
     this.phase = 'closed';
   }

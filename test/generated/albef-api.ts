@@ -202,6 +202,80 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/collections": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The collections of the store */
+        get: operations["listCollections"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/collections/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One collection */
+        get: operations["getCollection"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/collections/{name}/items/{id}/image": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An image item's picture, as a JPEG thumbnail
+         * @description The item's file under the collection's root, shrunk to fit `size` (default 256) px, or a redirect to its URL.
+         */
+        get: operations["getItemImage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Search a collection: ITC, then the ITM re-rank of the top K
+         * @description A text, an image or an item of the collection against every item: the ITC cosine ranks them all (exact, or the ANN index of large collections), then with `rerank` K the first K are re-ranked by ALBEF's ITM match logit, as Retrieval.py evaluates retrieval (a text query against images, or an image query against texts).
+         */
+        post: operations["search"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -722,10 +796,139 @@ export interface components {
          *     }
          */
         StatusResponse: {
-            /** @description ok; or the service phase: starting, loading, ready, failed, draining, closed */
+            /** @description ok; or the service phase: starting, loading, ready, failed, draining, closed; or store_unavailable */
             status: string;
-            /** @description why the models failed to load (only with status `failed`) */
+            /** @description why: the models failed to load (`failed`), or the store cannot be reached (`store_unavailable`) */
             reason?: string;
+        };
+        /** @description one collection of the store */
+        CollectionInfo: {
+            name: string;
+            /** @description the model that made its vectors: the one that searches it */
+            model: string;
+            modality: "image" | "text";
+            /** @description items stored */
+            count: number;
+            dim: number;
+            /** @description none (exact search), or the ANN index: ivf_pq (LanceDB), hnsw (pgvector) */
+            index: string;
+            /** @description where it lives, without secrets */
+            store: string;
+            /** @description top-level metadata fields items have (for filter) */
+            metadata_fields: string[];
+        };
+        /** @description every collection of the store (none without one) */
+        CollectionList: components["schemas"]["CollectionInfo"][];
+        /** @description a text */
+        SearchTextQuery: {
+            text: string;
+        };
+        /** @description an image */
+        SearchImageQuery: {
+            /** @description an image: http(s) URL, data: URI or base64 bytes */
+            image: string;
+        };
+        /** @description an item of the collection */
+        SearchIdQuery: {
+            /** @description an item of this collection: more like it (itself left out) */
+            id: string;
+        };
+        /** @description a text (a string or `{"text"}`), an image (`{"image"}`) or an item (`{"id"}`) */
+        SearchQuery: string | components["schemas"]["SearchTextQuery"] | components["schemas"]["SearchImageQuery"] | components["schemas"]["SearchIdQuery"];
+        /**
+         * @example {
+         *       "collection": "photos",
+         *       "query": "a dog on a skateboard",
+         *       "top_k": 10,
+         *       "rerank": 16
+         *     }
+         */
+        SearchRequest: {
+            collection: string;
+            query: components["schemas"]["SearchQuery"];
+            /**
+             * @description results to return
+             * @default 10
+             */
+            top_k?: number;
+            /**
+             * @description re-rank the ITC top K by the ITM match logit, as ALBEF's Retrieval.py does (text query against images, or image query against texts); 0 = ITC only
+             * @default 0
+             */
+            rerank?: number;
+            /** @description metadata fields that must equal these values (all of them), applied before the top k */
+            filter?: {
+                [key: string]: string | number | boolean;
+            };
+            /**
+             * @description what each result carries besides its scores
+             * @default [
+             *       "source",
+             *       "metadata"
+             *     ]
+             */
+            include?: ("source" | "metadata")[];
+            /**
+             * @description ALBEF's pre_caption clean-up of a text query
+             * @default true
+             */
+            caption_cleanup?: boolean;
+            /** @description model name (GET /models); the first loaded model when omitted */
+            model?: string;
+        };
+        /** @description one item found: ranked by score (the match logit where re-ranked, else itc) */
+        SearchHit: {
+            id: string;
+            /** @description what the order is by: the ITM match logit itm_logits[1] for re-ranked items, else itc */
+            score: number;
+            /** @description cosine of the query and item embeddings (the first stage) */
+            itc: number;
+            /** @description ITM head logits (no-match, match) */
+            itm_logits?: number[];
+            /** @description match probability, softmax(itm_logits)[1] */
+            itm_prob?: number;
+            /** @description image: its path under the collection's root, or its URL; text: the text */
+            source?: string;
+            /** @description what was indexed with it */
+            metadata?: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * @example {
+         *       "collection": "photos",
+         *       "model": "albef_4m",
+         *       "results": [
+         *         {
+         *           "id": "beach/dog.jpg",
+         *           "score": 3.21,
+         *           "itc": 0.41,
+         *           "itm_logits": [
+         *             -2.9,
+         *             3.21
+         *           ],
+         *           "itm_prob": 0.998,
+         *           "source": "beach/dog.jpg"
+         *         }
+         *       ],
+         *       "usage": {
+         *         "texts": 1,
+         *         "images": 16,
+         *         "pairs": 16
+         *       }
+         *     }
+         */
+        SearchResponse: {
+            collection: string;
+            model: string;
+            /** @description best first; ties by id */
+            results: components["schemas"]["SearchHit"][];
+            /** @description texts and images through a tower, and image–text pairs through the ITM head */
+            usage: {
+                texts: number;
+                images: number;
+                pairs: number;
+            };
         };
     };
     responses: never;
@@ -832,7 +1035,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down */
+            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down; store_unavailable: the collection store cannot be reached (the message names it) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -871,7 +1074,7 @@ export interface operations {
                     "application/json": components["schemas"]["EmbeddingResponse"];
                 };
             };
-            /** @description invalid_request: the body does not match its schema: a field missing, unknown or of the wrong type; bad_request: fields that contradict each other, or a value the route cannot use; invalid_json: the body is not valid JSON; invalid_multipart: the multipart body cannot be parsed (truncated, bad boundary); empty_image: an image item has no bytes; invalid_image_data: an inline image is neither a data: URI nor base64; invalid_url: an image URL that does not parse, or is longer than 8192 characters; url_not_allowed: an image URL of a scheme other than http(s), with credentials, or reaching a private, loopback, link-local or metadata address (see --allow-private-urls); modality_mismatch: a rerank pair is not one text and one image; token_ids_not_supported: /v1/embeddings input holds token ids instead of texts; unsupported_dimensions: `dimensions` differs from the model's own; fusion_unavailable: the model cannot re-rank or classify: no matching part (reconvert it), --no-fusion, or no temperature; invalid_annotations: an annotation file in ALBEF's format that cannot be used (the entry and field are named); path_outside_root: a relative path that would leave its root (a collection's image folder) */
+            /** @description invalid_request: the body does not match its schema: a field missing, unknown or of the wrong type; bad_request: fields that contradict each other, or a value the route cannot use; invalid_json: the body is not valid JSON; invalid_multipart: the multipart body cannot be parsed (truncated, bad boundary); empty_image: an image item has no bytes; invalid_image_data: an inline image is neither a data: URI nor base64; invalid_url: an image URL that does not parse, or is longer than 8192 characters; url_not_allowed: an image URL of a scheme other than http(s), with credentials, or reaching a private, loopback, link-local or metadata address (see --allow-private-urls); modality_mismatch: a rerank pair is not one text and one image; token_ids_not_supported: /v1/embeddings input holds token ids instead of texts; unsupported_dimensions: `dimensions` differs from the model's own; fusion_unavailable: the model cannot re-rank or classify: no matching part (reconvert it), --no-fusion, or no temperature; invalid_annotations: an annotation file in ALBEF's format that cannot be used (the entry and field are named); rerank_unavailable: rerank asked for a query of the collection's own modality, or of a model without the matching part; invalid_collection_name: a collection name outside 1–63 characters of a-z, 0-9, _ and -; invalid_item: an item to index without a string id or source, or with a vector of another length; dimension_mismatch: a vector whose length is not the collection's; invalid_metadata: metadata that is not a JSON object; invalid_filter: a search filter that is not field → string, number or boolean, or names a field no item has; path_outside_root: a relative path that would leave its root (a collection's image folder) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -889,7 +1092,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description model_not_found: no loaded model has that name; not_found: no such route */
+            /** @description model_not_found: no loaded model has that name; not_found: no such route; item_not_found: a query by id names an item the collection does not hold; collection_not_found: no collection of that name in the store */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -916,7 +1119,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description internal_error: a bug: the log has the details; inference_failed: ONNX Runtime failed on a batch */
+            /** @description internal_error: a bug: the log has the details; inference_failed: ONNX Runtime failed on a batch; store_error: the store refused a request it should have taken: the log has the details */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -925,7 +1128,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down */
+            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down; store_unavailable: the collection store cannot be reached (the message names it) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -981,7 +1184,7 @@ export interface operations {
                     "application/json": components["schemas"]["EmbeddingResponse"];
                 };
             };
-            /** @description invalid_request: the body does not match its schema: a field missing, unknown or of the wrong type; bad_request: fields that contradict each other, or a value the route cannot use; invalid_json: the body is not valid JSON; invalid_multipart: the multipart body cannot be parsed (truncated, bad boundary); empty_image: an image item has no bytes; invalid_image_data: an inline image is neither a data: URI nor base64; invalid_url: an image URL that does not parse, or is longer than 8192 characters; url_not_allowed: an image URL of a scheme other than http(s), with credentials, or reaching a private, loopback, link-local or metadata address (see --allow-private-urls); modality_mismatch: a rerank pair is not one text and one image; token_ids_not_supported: /v1/embeddings input holds token ids instead of texts; unsupported_dimensions: `dimensions` differs from the model's own; fusion_unavailable: the model cannot re-rank or classify: no matching part (reconvert it), --no-fusion, or no temperature; invalid_annotations: an annotation file in ALBEF's format that cannot be used (the entry and field are named); path_outside_root: a relative path that would leave its root (a collection's image folder) */
+            /** @description invalid_request: the body does not match its schema: a field missing, unknown or of the wrong type; bad_request: fields that contradict each other, or a value the route cannot use; invalid_json: the body is not valid JSON; invalid_multipart: the multipart body cannot be parsed (truncated, bad boundary); empty_image: an image item has no bytes; invalid_image_data: an inline image is neither a data: URI nor base64; invalid_url: an image URL that does not parse, or is longer than 8192 characters; url_not_allowed: an image URL of a scheme other than http(s), with credentials, or reaching a private, loopback, link-local or metadata address (see --allow-private-urls); modality_mismatch: a rerank pair is not one text and one image; token_ids_not_supported: /v1/embeddings input holds token ids instead of texts; unsupported_dimensions: `dimensions` differs from the model's own; fusion_unavailable: the model cannot re-rank or classify: no matching part (reconvert it), --no-fusion, or no temperature; invalid_annotations: an annotation file in ALBEF's format that cannot be used (the entry and field are named); rerank_unavailable: rerank asked for a query of the collection's own modality, or of a model without the matching part; invalid_collection_name: a collection name outside 1–63 characters of a-z, 0-9, _ and -; invalid_item: an item to index without a string id or source, or with a vector of another length; dimension_mismatch: a vector whose length is not the collection's; invalid_metadata: metadata that is not a JSON object; invalid_filter: a search filter that is not field → string, number or boolean, or names a field no item has; path_outside_root: a relative path that would leave its root (a collection's image folder) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -999,7 +1202,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description model_not_found: no loaded model has that name; not_found: no such route */
+            /** @description model_not_found: no loaded model has that name; not_found: no such route; item_not_found: a query by id names an item the collection does not hold; collection_not_found: no collection of that name in the store */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1035,7 +1238,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description internal_error: a bug: the log has the details; inference_failed: ONNX Runtime failed on a batch */
+            /** @description internal_error: a bug: the log has the details; inference_failed: ONNX Runtime failed on a batch; store_error: the store refused a request it should have taken: the log has the details */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1044,7 +1247,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description url_fetch_failed: an image URL cannot be fetched (DNS, connection, HTTP status); url_timeout: an image URL did not answer within --url-timeout-ms; url_too_many_redirects: an image URL redirects more than --url-max-redirects times */
+            /** @description url_fetch_failed: an image URL cannot be fetched (DNS, connection, HTTP status); url_timeout: an image URL did not answer within --url-timeout-ms; url_too_many_redirects: an image URL redirects more than --url-max-redirects times; source_unavailable: a re-rank candidate's image cannot be read from the collection's root (moved or deleted since indexing) */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -1053,7 +1256,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down */
+            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down; store_unavailable: the collection store cannot be reached (the message names it) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1103,7 +1306,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIEmbeddingResponse"];
                 };
             };
-            /** @description invalid_request: the body does not match its schema: a field missing, unknown or of the wrong type; bad_request: fields that contradict each other, or a value the route cannot use; invalid_json: the body is not valid JSON; invalid_multipart: the multipart body cannot be parsed (truncated, bad boundary); empty_image: an image item has no bytes; invalid_image_data: an inline image is neither a data: URI nor base64; invalid_url: an image URL that does not parse, or is longer than 8192 characters; url_not_allowed: an image URL of a scheme other than http(s), with credentials, or reaching a private, loopback, link-local or metadata address (see --allow-private-urls); modality_mismatch: a rerank pair is not one text and one image; token_ids_not_supported: /v1/embeddings input holds token ids instead of texts; unsupported_dimensions: `dimensions` differs from the model's own; fusion_unavailable: the model cannot re-rank or classify: no matching part (reconvert it), --no-fusion, or no temperature; invalid_annotations: an annotation file in ALBEF's format that cannot be used (the entry and field are named); path_outside_root: a relative path that would leave its root (a collection's image folder) */
+            /** @description invalid_request: the body does not match its schema: a field missing, unknown or of the wrong type; bad_request: fields that contradict each other, or a value the route cannot use; invalid_json: the body is not valid JSON; invalid_multipart: the multipart body cannot be parsed (truncated, bad boundary); empty_image: an image item has no bytes; invalid_image_data: an inline image is neither a data: URI nor base64; invalid_url: an image URL that does not parse, or is longer than 8192 characters; url_not_allowed: an image URL of a scheme other than http(s), with credentials, or reaching a private, loopback, link-local or metadata address (see --allow-private-urls); modality_mismatch: a rerank pair is not one text and one image; token_ids_not_supported: /v1/embeddings input holds token ids instead of texts; unsupported_dimensions: `dimensions` differs from the model's own; fusion_unavailable: the model cannot re-rank or classify: no matching part (reconvert it), --no-fusion, or no temperature; invalid_annotations: an annotation file in ALBEF's format that cannot be used (the entry and field are named); rerank_unavailable: rerank asked for a query of the collection's own modality, or of a model without the matching part; invalid_collection_name: a collection name outside 1–63 characters of a-z, 0-9, _ and -; invalid_item: an item to index without a string id or source, or with a vector of another length; dimension_mismatch: a vector whose length is not the collection's; invalid_metadata: metadata that is not a JSON object; invalid_filter: a search filter that is not field → string, number or boolean, or names a field no item has; path_outside_root: a relative path that would leave its root (a collection's image folder) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1121,7 +1324,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description model_not_found: no loaded model has that name; not_found: no such route */
+            /** @description model_not_found: no loaded model has that name; not_found: no such route; item_not_found: a query by id names an item the collection does not hold; collection_not_found: no collection of that name in the store */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1157,7 +1360,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description internal_error: a bug: the log has the details; inference_failed: ONNX Runtime failed on a batch */
+            /** @description internal_error: a bug: the log has the details; inference_failed: ONNX Runtime failed on a batch; store_error: the store refused a request it should have taken: the log has the details */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1166,7 +1369,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description url_fetch_failed: an image URL cannot be fetched (DNS, connection, HTTP status); url_timeout: an image URL did not answer within --url-timeout-ms; url_too_many_redirects: an image URL redirects more than --url-max-redirects times */
+            /** @description url_fetch_failed: an image URL cannot be fetched (DNS, connection, HTTP status); url_timeout: an image URL did not answer within --url-timeout-ms; url_too_many_redirects: an image URL redirects more than --url-max-redirects times; source_unavailable: a re-rank candidate's image cannot be read from the collection's root (moved or deleted since indexing) */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -1175,7 +1378,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down */
+            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down; store_unavailable: the collection store cannot be reached (the message names it) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1222,7 +1425,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down */
+            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down; store_unavailable: the collection store cannot be reached (the message names it) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1262,7 +1465,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description model_not_found: no loaded model has that name; not_found: no such route */
+            /** @description model_not_found: no loaded model has that name; not_found: no such route; item_not_found: a query by id names an item the collection does not hold; collection_not_found: no collection of that name in the store */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1271,7 +1474,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down */
+            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down; store_unavailable: the collection store cannot be reached (the message names it) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1304,7 +1507,7 @@ export interface operations {
                     "application/json": components["schemas"]["RerankResponse"];
                 };
             };
-            /** @description invalid_request: the body does not match its schema: a field missing, unknown or of the wrong type; bad_request: fields that contradict each other, or a value the route cannot use; invalid_json: the body is not valid JSON; invalid_multipart: the multipart body cannot be parsed (truncated, bad boundary); empty_image: an image item has no bytes; invalid_image_data: an inline image is neither a data: URI nor base64; invalid_url: an image URL that does not parse, or is longer than 8192 characters; url_not_allowed: an image URL of a scheme other than http(s), with credentials, or reaching a private, loopback, link-local or metadata address (see --allow-private-urls); modality_mismatch: a rerank pair is not one text and one image; token_ids_not_supported: /v1/embeddings input holds token ids instead of texts; unsupported_dimensions: `dimensions` differs from the model's own; fusion_unavailable: the model cannot re-rank or classify: no matching part (reconvert it), --no-fusion, or no temperature; invalid_annotations: an annotation file in ALBEF's format that cannot be used (the entry and field are named); path_outside_root: a relative path that would leave its root (a collection's image folder) */
+            /** @description invalid_request: the body does not match its schema: a field missing, unknown or of the wrong type; bad_request: fields that contradict each other, or a value the route cannot use; invalid_json: the body is not valid JSON; invalid_multipart: the multipart body cannot be parsed (truncated, bad boundary); empty_image: an image item has no bytes; invalid_image_data: an inline image is neither a data: URI nor base64; invalid_url: an image URL that does not parse, or is longer than 8192 characters; url_not_allowed: an image URL of a scheme other than http(s), with credentials, or reaching a private, loopback, link-local or metadata address (see --allow-private-urls); modality_mismatch: a rerank pair is not one text and one image; token_ids_not_supported: /v1/embeddings input holds token ids instead of texts; unsupported_dimensions: `dimensions` differs from the model's own; fusion_unavailable: the model cannot re-rank or classify: no matching part (reconvert it), --no-fusion, or no temperature; invalid_annotations: an annotation file in ALBEF's format that cannot be used (the entry and field are named); rerank_unavailable: rerank asked for a query of the collection's own modality, or of a model without the matching part; invalid_collection_name: a collection name outside 1–63 characters of a-z, 0-9, _ and -; invalid_item: an item to index without a string id or source, or with a vector of another length; dimension_mismatch: a vector whose length is not the collection's; invalid_metadata: metadata that is not a JSON object; invalid_filter: a search filter that is not field → string, number or boolean, or names a field no item has; path_outside_root: a relative path that would leave its root (a collection's image folder) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1322,7 +1525,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description model_not_found: no loaded model has that name; not_found: no such route */
+            /** @description model_not_found: no loaded model has that name; not_found: no such route; item_not_found: a query by id names an item the collection does not hold; collection_not_found: no collection of that name in the store */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1358,7 +1561,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description internal_error: a bug: the log has the details; inference_failed: ONNX Runtime failed on a batch */
+            /** @description internal_error: a bug: the log has the details; inference_failed: ONNX Runtime failed on a batch; store_error: the store refused a request it should have taken: the log has the details */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1367,7 +1570,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description url_fetch_failed: an image URL cannot be fetched (DNS, connection, HTTP status); url_timeout: an image URL did not answer within --url-timeout-ms; url_too_many_redirects: an image URL redirects more than --url-max-redirects times */
+            /** @description url_fetch_failed: an image URL cannot be fetched (DNS, connection, HTTP status); url_timeout: an image URL did not answer within --url-timeout-ms; url_too_many_redirects: an image URL redirects more than --url-max-redirects times; source_unavailable: a re-rank candidate's image cannot be read from the collection's root (moved or deleted since indexing) */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -1376,7 +1579,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAIError"];
                 };
             };
-            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down */
+            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down; store_unavailable: the collection store cannot be reached (the message names it) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1419,7 +1622,7 @@ export interface operations {
                     "application/json": components["schemas"]["ClassifyResponse"];
                 };
             };
-            /** @description invalid_request: the body does not match its schema: a field missing, unknown or of the wrong type; bad_request: fields that contradict each other, or a value the route cannot use; invalid_json: the body is not valid JSON; invalid_multipart: the multipart body cannot be parsed (truncated, bad boundary); empty_image: an image item has no bytes; invalid_image_data: an inline image is neither a data: URI nor base64; invalid_url: an image URL that does not parse, or is longer than 8192 characters; url_not_allowed: an image URL of a scheme other than http(s), with credentials, or reaching a private, loopback, link-local or metadata address (see --allow-private-urls); modality_mismatch: a rerank pair is not one text and one image; token_ids_not_supported: /v1/embeddings input holds token ids instead of texts; unsupported_dimensions: `dimensions` differs from the model's own; fusion_unavailable: the model cannot re-rank or classify: no matching part (reconvert it), --no-fusion, or no temperature; invalid_annotations: an annotation file in ALBEF's format that cannot be used (the entry and field are named); path_outside_root: a relative path that would leave its root (a collection's image folder) */
+            /** @description invalid_request: the body does not match its schema: a field missing, unknown or of the wrong type; bad_request: fields that contradict each other, or a value the route cannot use; invalid_json: the body is not valid JSON; invalid_multipart: the multipart body cannot be parsed (truncated, bad boundary); empty_image: an image item has no bytes; invalid_image_data: an inline image is neither a data: URI nor base64; invalid_url: an image URL that does not parse, or is longer than 8192 characters; url_not_allowed: an image URL of a scheme other than http(s), with credentials, or reaching a private, loopback, link-local or metadata address (see --allow-private-urls); modality_mismatch: a rerank pair is not one text and one image; token_ids_not_supported: /v1/embeddings input holds token ids instead of texts; unsupported_dimensions: `dimensions` differs from the model's own; fusion_unavailable: the model cannot re-rank or classify: no matching part (reconvert it), --no-fusion, or no temperature; invalid_annotations: an annotation file in ALBEF's format that cannot be used (the entry and field are named); rerank_unavailable: rerank asked for a query of the collection's own modality, or of a model without the matching part; invalid_collection_name: a collection name outside 1–63 characters of a-z, 0-9, _ and -; invalid_item: an item to index without a string id or source, or with a vector of another length; dimension_mismatch: a vector whose length is not the collection's; invalid_metadata: metadata that is not a JSON object; invalid_filter: a search filter that is not field → string, number or boolean, or names a field no item has; path_outside_root: a relative path that would leave its root (a collection's image folder) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1437,7 +1640,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description model_not_found: no loaded model has that name; not_found: no such route */
+            /** @description model_not_found: no loaded model has that name; not_found: no such route; item_not_found: a query by id names an item the collection does not hold; collection_not_found: no collection of that name in the store */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1473,7 +1676,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description internal_error: a bug: the log has the details; inference_failed: ONNX Runtime failed on a batch */
+            /** @description internal_error: a bug: the log has the details; inference_failed: ONNX Runtime failed on a batch; store_error: the store refused a request it should have taken: the log has the details */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1482,7 +1685,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description url_fetch_failed: an image URL cannot be fetched (DNS, connection, HTTP status); url_timeout: an image URL did not answer within --url-timeout-ms; url_too_many_redirects: an image URL redirects more than --url-max-redirects times */
+            /** @description url_fetch_failed: an image URL cannot be fetched (DNS, connection, HTTP status); url_timeout: an image URL did not answer within --url-timeout-ms; url_too_many_redirects: an image URL redirects more than --url-max-redirects times; source_unavailable: a re-rank candidate's image cannot be read from the collection's root (moved or deleted since indexing) */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -1491,7 +1694,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down */
+            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down; store_unavailable: the collection store cannot be reached (the message names it) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1507,6 +1710,287 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listCollections: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description every collection of the store (none without one) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CollectionList"];
+                };
+            };
+            /** @description unauthorized: API keys are configured and none or a wrong one was given */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down; store_unavailable: the collection store cannot be reached (the message names it) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+        };
+    };
+    getCollection: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description one collection of the store */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CollectionInfo"];
+                };
+            };
+            /** @description unauthorized: API keys are configured and none or a wrong one was given */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description model_not_found: no loaded model has that name; not_found: no such route; item_not_found: a query by id names an item the collection does not hold; collection_not_found: no collection of that name in the store */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down; store_unavailable: the collection store cannot be reached (the message names it) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+        };
+    };
+    getItemImage: {
+        parameters: {
+            query?: {
+                /** @description largest side in px, 16–1024 (default 256) */
+                size?: string;
+            };
+            header?: never;
+            path: {
+                name: string;
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": string;
+                };
+            };
+            /** @description invalid_request: the body does not match its schema: a field missing, unknown or of the wrong type; bad_request: fields that contradict each other, or a value the route cannot use; invalid_json: the body is not valid JSON; invalid_multipart: the multipart body cannot be parsed (truncated, bad boundary); empty_image: an image item has no bytes; invalid_image_data: an inline image is neither a data: URI nor base64; invalid_url: an image URL that does not parse, or is longer than 8192 characters; url_not_allowed: an image URL of a scheme other than http(s), with credentials, or reaching a private, loopback, link-local or metadata address (see --allow-private-urls); modality_mismatch: a rerank pair is not one text and one image; token_ids_not_supported: /v1/embeddings input holds token ids instead of texts; unsupported_dimensions: `dimensions` differs from the model's own; fusion_unavailable: the model cannot re-rank or classify: no matching part (reconvert it), --no-fusion, or no temperature; invalid_annotations: an annotation file in ALBEF's format that cannot be used (the entry and field are named); rerank_unavailable: rerank asked for a query of the collection's own modality, or of a model without the matching part; invalid_collection_name: a collection name outside 1–63 characters of a-z, 0-9, _ and -; invalid_item: an item to index without a string id or source, or with a vector of another length; dimension_mismatch: a vector whose length is not the collection's; invalid_metadata: metadata that is not a JSON object; invalid_filter: a search filter that is not field → string, number or boolean, or names a field no item has; path_outside_root: a relative path that would leave its root (a collection's image folder) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description unauthorized: API keys are configured and none or a wrong one was given */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description model_not_found: no loaded model has that name; not_found: no such route; item_not_found: a query by id names an item the collection does not hold; collection_not_found: no collection of that name in the store */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description url_fetch_failed: an image URL cannot be fetched (DNS, connection, HTTP status); url_timeout: an image URL did not answer within --url-timeout-ms; url_too_many_redirects: an image URL redirects more than --url-max-redirects times; source_unavailable: a re-rank candidate's image cannot be read from the collection's root (moved or deleted since indexing) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down; store_unavailable: the collection store cannot be reached (the message names it) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+        };
+    };
+    search: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SearchRequest"];
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SearchResponse"];
+                };
+            };
+            /** @description invalid_request: the body does not match its schema: a field missing, unknown or of the wrong type; bad_request: fields that contradict each other, or a value the route cannot use; invalid_json: the body is not valid JSON; invalid_multipart: the multipart body cannot be parsed (truncated, bad boundary); empty_image: an image item has no bytes; invalid_image_data: an inline image is neither a data: URI nor base64; invalid_url: an image URL that does not parse, or is longer than 8192 characters; url_not_allowed: an image URL of a scheme other than http(s), with credentials, or reaching a private, loopback, link-local or metadata address (see --allow-private-urls); modality_mismatch: a rerank pair is not one text and one image; token_ids_not_supported: /v1/embeddings input holds token ids instead of texts; unsupported_dimensions: `dimensions` differs from the model's own; fusion_unavailable: the model cannot re-rank or classify: no matching part (reconvert it), --no-fusion, or no temperature; invalid_annotations: an annotation file in ALBEF's format that cannot be used (the entry and field are named); rerank_unavailable: rerank asked for a query of the collection's own modality, or of a model without the matching part; invalid_collection_name: a collection name outside 1–63 characters of a-z, 0-9, _ and -; invalid_item: an item to index without a string id or source, or with a vector of another length; dimension_mismatch: a vector whose length is not the collection's; invalid_metadata: metadata that is not a JSON object; invalid_filter: a search filter that is not field → string, number or boolean, or names a field no item has; path_outside_root: a relative path that would leave its root (a collection's image folder) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description unauthorized: API keys are configured and none or a wrong one was given */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description model_not_found: no loaded model has that name; not_found: no such route; item_not_found: a query by id names an item the collection does not hold; collection_not_found: no collection of that name in the store */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description model_mismatch: a collection searched with another model (or another conversion of it) than the one that made its vectors; collection_conflict: a collection of that name exists with another model, modality, dimension or root */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description body_too_large: the request body is over --body-limit-bytes; image_too_large: an image is over --max-image-bytes, or over --max-image-pixels decoded; too_many_items: more items than --max-items, or than a whole queue holds; too_many_fields: too many fields in a multipart body; text_too_long: a text is over --max-text-chars; url_too_large: an image URL answers with more than --url-max-bytes */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description unsupported_media_type: an image of a format not decoded here, or a request content type the route does not take */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description undecodable_image: an image of a known format that cannot be decoded */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description internal_error: a bug: the log has the details; inference_failed: ONNX Runtime failed on a batch; store_error: the store refused a request it should have taken: the log has the details */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description url_fetch_failed: an image URL cannot be fetched (DNS, connection, HTTP status); url_timeout: an image URL did not answer within --url-timeout-ms; url_too_many_redirects: an image URL redirects more than --url-max-redirects times; source_unavailable: a re-rank candidate's image cannot be read from the collection's root (moved or deleted since indexing) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description overloaded: a queue is full; retry after the Retry-After header; not_ready: models are still loading, failed to load, or the service is shutting down; store_unavailable: the collection store cannot be reached (the message names it) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
+                };
+            };
+            /** @description deadline_exceeded: an item waited past --request-timeout-ms */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIError"];
                 };
             };
         };

@@ -1,5 +1,5 @@
-// GET /healthz (the process is alive) and GET /readyz (models loaded and warm, not draining; after a
-// failed load, why).
+// GET /healthz (the process is alive) and GET /readyz (models loaded and warm, the collection store
+// reachable, not draining; otherwise why).
 
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ref, StatusResponse } from '../schemas/common.js';
@@ -23,7 +23,14 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (_req, reply) => {
       const { phase, loadError } = app.service;
-      if (phase !== 'ready') void reply.status(503).header('retry-after', '1');
+      if (phase === 'ready') {
+        // Ready means searchable too: a store that cannot be reached takes the replica out of rotation.
+        const problem = await app.service.storeProblem();
+        if (!problem) return { status: phase };
+        void reply.status(503).header('retry-after', '1');
+        return { status: 'store_unavailable', reason: problem };
+      }
+      void reply.status(503).header('retry-after', '1');
       return phase === 'failed' && loadError ? { status: phase, reason: loadError.message } : { status: phase };
     },
   );

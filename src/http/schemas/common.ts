@@ -102,9 +102,13 @@ export function withHeaders<T extends object>(schema: T, headers: Record<string,
 export const StatusResponse = Type.Object(
   {
     status: Type.String({
-      description: 'ok; or the service phase: starting, loading, ready, failed, draining, closed',
+      description: 'ok; or the service phase: starting, loading, ready, failed, draining, closed; or store_unavailable',
     }),
-    reason: Type.Optional(Type.String({ description: 'why the models failed to load (only with status `failed`)' })),
+    reason: Type.Optional(
+      Type.String({
+        description: 'why: the models failed to load (`failed`), or the store cannot be reached (`store_unavailable`)',
+      }),
+    ),
   },
   { $id: 'StatusResponse', description: 'the service state', example: { status: 'ready' } },
 );

@@ -28,6 +28,18 @@ import {
   ClassifyResponse,
 } from './matching.js';
 
+import {
+  CollectionInfo,
+  CollectionList,
+  SearchTextQuery,
+  SearchImageQuery,
+  SearchIdQuery,
+  SearchQuery,
+  SearchRequest,
+  SearchHit,
+  SearchResponse,
+} from './search.js';
+
 export const SHARED_SCHEMAS: TSchema[] = [
   ErrorResponse,
   OpenAIErrorResponse,
@@ -58,4 +70,13 @@ export const SHARED_SCHEMAS: TSchema[] = [
   LabelScore,
   ClassifyResponse,
   StatusResponse,
+  CollectionInfo,
+  CollectionList,
+  SearchTextQuery,
+  SearchImageQuery,
+  SearchIdQuery,
+  SearchQuery,
+  SearchRequest,
+  SearchHit,
+  SearchResponse,
 ];
