@@ -95,11 +95,16 @@ const idOf = (root: string, file: string): string => relative(root, resolve(file
  * the folder before its glob), each file once.
  */
 export async function collectImages(inputs: string[]): Promise<Item[]> {
+  return (await collectImagesUnder(inputs)).items;
+}
+
+/** {@link collectImages}, with the folder the ids are relative to (absolute). */
+export async function collectImagesUnder(inputs: string[]): Promise<{ root: string; items: Item[] }> {
   const lists = await Promise.all(inputs.map((input) => listImages(input)));
   const root = lists.length === 1 ? resolve(lists[0]!.root) : commonFolder(lists.map((l) => l.root));
   const items = new Map<string, Item>();
   for (const { files } of lists) for (const f of files) items.set(idOf(root, f), { id: idOf(root, f), image: f });
-  return [...items.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return { root, items: [...items.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)) };
 }
 
 /**

@@ -74,6 +74,38 @@ export const COMMANDS: Command[] = [
     },
   },
   {
+    name: 'index',
+    summary: "images or texts into a collection of the store (for search), ALBEF's annotation format too",
+    load: async () => {
+      const m = await import('./index-command.js');
+      return { run: m.indexCommand, usage: m.INDEX_USAGE };
+    },
+  },
+  {
+    name: 'search',
+    summary: 'one query against a collection: ITC, then the ITM re-rank of the top K, as JSON',
+    load: async () => {
+      const m = await import('./search-command.js');
+      return { run: m.searchCommand, usage: m.SEARCH_USAGE };
+    },
+  },
+  {
+    name: 'collections',
+    summary: 'the collections of a store: list, info, drop, optimize (build the ANN index)',
+    load: async () => {
+      const m = await import('./collections-command.js');
+      return { run: m.collectionsCommand, usage: m.COLLECTIONS_USAGE };
+    },
+  },
+  {
+    name: 'export',
+    summary: 'a collection to Parquet or JSON lines, for bulk loads elsewhere',
+    load: async () => {
+      const m = await import('./collections-command.js');
+      return { run: m.exportCommand, usage: m.EXPORT_USAGE };
+    },
+  },
+  {
     name: 'eval',
     summary: "recall as the ALBEF paper reports it, on an annotation file in ALBEF's format",
     load: async () => {

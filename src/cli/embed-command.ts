@@ -9,6 +9,7 @@ import type { Embedder } from '../service/embedder.js';
 import { intOption, log, oneOf, outputFile, parse } from './args.js';
 import { collectImages, collectTexts, embedToJsonLines, type Item } from './batch-embed.js';
 import { imageArg, modelArg, withService } from './local-service.js';
+import { stopOnSignal } from './stop-on-signal.js';
 import { parseShard, shardOf, shardPath, type Shard } from './shard.js';
 import { existingOutput, identityOf } from './vector-lines.js';
 import { AppError, UsageError } from '../core/errors.js';
@@ -140,29 +141,6 @@ export function indexOptions(
     batch: intOption(values.batch, '--batch') ?? 16,
     cleanup: !values['no-caption-cleanup'],
     shard,
-  };
-}
-
-/** Ctrl-C (or SIGTERM) while indexing: finish the batch in hand, then stop; a second one stops at once. */
-function stopOnSignal(): { stop: () => boolean; signal: () => NodeJS.Signals | undefined; release: () => void } {
-  let received: NodeJS.Signals | undefined;
-  const handler = (signal: NodeJS.Signals): void => {
-    if (received) {
-      log(`${signal} again: stopping now (a torn last line is dropped when the run resumes)`);
-      process.exit(signal === 'SIGINT' ? 130 : 143);
-    }
-    received = signal;
-    log(`${signal}: stopping after the current batch (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again stops at once)`);
-  };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
-  return {
-    stop: () => received !== undefined,
-    signal: () => received,
-    release: () => {
-      process.off('SIGINT', handler);
-      process.off('SIGTERM', handler);
-    },
   };
 }
 

@@ -36,6 +36,9 @@ t.test('the document validates as OpenAPI 3 and documents every status', async (
     'get /v1/models/{model}': [200, 401, 404, 503],
     'get /readyz': [200, 503],
     'get /healthz': [200],
+    'post /v1/search': [200, 400, 401, 404, 409, 413, 415, 422, 500, 502, 503, 504],
+    'get /v1/collections': [200, 401, 503],
+    'get /v1/collections/{name}': [200, 401, 404, 503],
   };
   for (const [key, codes] of Object.entries(expected)) {
     const [method, path] = key.split(' ') as [string, string];

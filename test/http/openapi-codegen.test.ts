@@ -37,6 +37,8 @@ const COMPONENTS = [
   'ClassifyMultipartRequest',
   'ClassifyRequest',
   'ClassifyResponse',
+  'CollectionInfo',
+  'CollectionList',
   'EmbedImageMultipartRequest',
   'EmbedImageRequest',
   'EmbedTextRequest',
@@ -62,6 +64,13 @@ const COMPONENTS = [
   'RerankResponse',
   'RerankResult',
   'RerankTextItem',
+  'SearchHit',
+  'SearchIdQuery',
+  'SearchImageQuery',
+  'SearchQuery',
+  'SearchRequest',
+  'SearchResponse',
+  'SearchTextQuery',
   'StatusResponse',
 ];
 
@@ -91,6 +100,8 @@ t.test('the document: every body a named component, every operation an operation
     'RerankResponse',
     'ClassifyRequest',
     'ClassifyResponse',
+    'SearchRequest',
+    'SearchResponse',
   ]) {
     t.ok(doc.components.schemas[name]!.example, `${name} has an example`);
   }
@@ -128,6 +139,10 @@ t.test('the generated services: operationIds as methods, models as their types',
     'OpsService.getLiveness': '- -> StatusResponse',
     'OpsService.getReadiness': '- -> StatusResponse',
     'OpsService.getMetrics': '- -> string',
+    'RetrievalService.listCollections': '- -> CollectionList',
+    'RetrievalService.getCollection': '- -> CollectionInfo',
+    'RetrievalService.getItemImage': '- -> Blob',
+    'RetrievalService.search': 'SearchRequest -> SearchResponse',
   });
 });
 
