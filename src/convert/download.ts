@@ -71,7 +71,9 @@ export async function download(
     bodyTimeout: timeoutMs,
   });
   // A server that closes the connection after the body must not crash undici (unpaused-responses.ts).
-  const dispatcher = agent.compose(unpausedResponses());
+  // A small backlog: bytes received but not yet on disk are lost when the connection drops, and a
+  // resumed download starts from what is on disk.
+  const dispatcher = agent.compose(unpausedResponses({ maxBacklogBytes: 1 << 20 }));
   let resumed = false;
   let total: number | undefined;
   let expectedMd5: string | undefined;

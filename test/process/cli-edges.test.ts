@@ -99,6 +99,11 @@ t.test('item 6: an unknown flag gets a clean message and the closest known flag,
     rerank: ['--qeury', '--query'],
     classify: ['--lable', '--label'],
     healthcheck: ['--verbos', '--verbose'],
+    eval: ['--k-tset', '--k-test'],
+    index: ['--colection', '--collection'],
+    search: ['--rernk', '--rerank'],
+    collections: ['--stor', '--store'],
+    export: ['--fromat', '--format'],
   };
   const help = (await runCli(['--help'])).stdout;
   const commands = help
