@@ -10,6 +10,7 @@
 //   npm run bench -- --sessions 2         # two sessions per tower side by side (service and ceiling)
 //   npm run bench -- --rerank-only        # only re-ranking (1 text × 16 images, 1 image × 64 texts)
 //   npm run bench -- --eval-only          # only `albef-embed eval` (synthetic 100 × 5 set, k 16 and 32)
+//   npm run bench -- --retrieval-only     # only collections: indexing vs ceiling, search with re-rank K
 
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -32,6 +33,7 @@ import { CAPTIONS, rawImageTower, rawTextTower, sweep, type CeilingPoint } from 
 import { lineChart, type Series } from './charts.js';
 import { closedLoop, type LoadResult, type RequestSpec } from './load.js';
 import { benchEval, evalTable, type EvalBench } from './eval.js';
+import { benchRetrieval, retrievalTable, type RetrievalBench } from './retrieval-service.js';
 import { benchRerank, rerankTable, type RerankResult } from './rerank.js';
 import { multipartImage, rssMB, stageTimings, startService } from './service.js';
 import { mean, round } from './stats.js';
@@ -49,6 +51,8 @@ const { values } = parseArgs({
     'rerank-only': { type: 'boolean', default: false },
     // Only `albef-embed eval` (bench/eval.ts).
     'eval-only': { type: 'boolean', default: false },
+    // Only collections (bench/retrieval-service.ts).
+    'retrieval-only': { type: 'boolean', default: false },
     'serve-args': { type: 'string', default: '' },
     // Sessions per tower, side by side, for the service (--image-sessions/--text-sessions) and the ceiling.
     sessions: { type: 'string', default: '1' },
@@ -419,8 +423,11 @@ const results: PrecisionResult[] = [];
 const reranks: { precision: string; rerank: RerankResult }[] = [];
 const evals: { precision: string; bench: EvalBench }[] = [];
 const evalOnly = values['eval-only'];
+const retrievalOnly = values['retrieval-only'];
+const retrievals: { precision: string; bench: RetrievalBench }[] = [];
+const only = values['rerank-only'] || evalOnly || retrievalOnly;
 for (const p of precisions) {
-  if (!values['rerank-only'] && !evalOnly) {
+  if (!only) {
     const r = await benchPrecision(p);
     results.push(r);
     writeFileSync(
@@ -428,7 +435,7 @@ for (const p of precisions) {
       JSON.stringify({ machine, quick, sessions, serveArgs, ...r }, null, 2) + '\n',
     );
   }
-  if (!pairedOnly && !evalOnly) {
+  if (!pairedOnly && (!only || values['rerank-only'])) {
     const { dir, manifest } = await modelFor(p);
     if (!manifest.fusion) {
       log(`${p}: ${dir} has no fusion part (converter ${manifest.converter_version}): no re-ranking measured`);
@@ -447,7 +454,7 @@ for (const p of precisions) {
     reranks.push({ precision: p, rerank });
     writeFileSync(join(values.out, `rerank-${p}.json`), JSON.stringify({ machine, quick, ...rerank }, null, 2) + '\n');
   }
-  if (!pairedOnly && !values['rerank-only']) {
+  if (!pairedOnly && (!only || evalOnly)) {
     const { dir, manifest } = await modelFor(p);
     if (!manifest.fusion) continue;
     const bench = await benchEval(dir, manifest, photo, {
@@ -459,15 +466,26 @@ for (const p of precisions) {
     evals.push({ precision: p, bench });
     writeFileSync(join(values.out, `eval-${p}.json`), JSON.stringify({ machine, quick, ...bench }, null, 2) + '\n');
   }
+  if (!pairedOnly && (!only || retrievalOnly)) {
+    const { dir, manifest } = await modelFor(p);
+    if (!manifest.fusion) continue;
+    const tokenizer = new WordPieceTokenizer(readFileSync(join(dir, 'vocab.txt'), 'utf8'));
+    const bench = await benchRetrieval(dir, manifest, photo, (s) => tokenizer.encode(preCaption(s, 30), 30).ids, {
+      images: quick ? 16 : 96,
+      texts: quick ? 256 : 2048,
+      queries: quick ? 2 : 5,
+      seconds: base / 2,
+      log,
+    });
+    retrievals.push({ precision: p, bench });
+    writeFileSync(
+      join(values.out, `retrieval-${p}.json`),
+      JSON.stringify({ machine, quick, ...bench }, null, 2) + '\n',
+    );
+  }
 }
 let fidelity: Awaited<ReturnType<typeof int8Fidelity>> | undefined;
-if (
-  !values.model &&
-  !values['rerank-only'] &&
-  !evalOnly &&
-  precisions.includes('fp32') &&
-  precisions.includes('int8')
-) {
+if (!values.model && !only && precisions.includes('fp32') && precisions.includes('int8')) {
   fidelity = await int8Fidelity();
   writeFileSync(join(values.out, 'int8-fidelity.json'), JSON.stringify({ machine, ...fidelity }, null, 2) + '\n');
 }
@@ -483,6 +501,13 @@ if (reranks.length)
     'Re-ranking (`POST /v1/rerank`, JSON with base64 JPEGs; raw = the same graph calls on `session.run`):',
     '',
     rerankTable(reranks),
+  );
+if (retrievals.length)
+  summary.push(
+    '',
+    'Collections (LanceDB, exact search; synthetic images and captions; search over HTTP, p50):',
+    '',
+    retrievalTable(retrievals),
   );
 if (evals.length)
   summary.push(

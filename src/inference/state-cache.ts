@@ -25,6 +25,12 @@ export class StateCache<V> {
     return this.entries.size;
   }
 
+  /** Forgets every kept value (computations under way still finish, and are kept). */
+  clear(): void {
+    this.entries.clear();
+    this.events.onSize?.(0);
+  }
+
   /** Whether `key` is cached or being computed (a `get` now would not compute it). */
   has(key: string): boolean {
     return this.entries.has(key) || this.pending.has(key);
