@@ -105,7 +105,13 @@ export async function benchRetrieval(
 
     o.log(`retrieval: search over HTTP with re-rank`);
     const app = await buildApp(
-      resolveConfig({ models: [dir], store: storeDir, logLevel: 'silent', stateCacheImages: 64 }),
+      resolveConfig({
+        models: [dir],
+        store: storeDir,
+        logLevel: 'silent',
+        stateCacheImages: 64,
+        requestTimeoutMs: 600_000,
+      }),
       { logger: false },
     );
     await app.listen({ host: '127.0.0.1', port: 0 });
