@@ -9,6 +9,7 @@
 //   npm run bench -- --quick              # a short smoke run
 //   npm run bench -- --sessions 2         # two sessions per tower side by side (service and ceiling)
 //   npm run bench -- --rerank-only        # only re-ranking (1 text × 16 images, 1 image × 64 texts)
+//   npm run bench -- --decode-only        # only image decode + resize, beside Pillow (bench/decode.ts)
 
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -31,6 +32,7 @@ import { CAPTIONS, rawImageTower, rawTextTower, sweep, type CeilingPoint } from 
 import { lineChart, type Series } from './charts.js';
 import { closedLoop, type LoadResult, type RequestSpec } from './load.js';
 import { benchRerank, rerankTable, type RerankResult } from './rerank.js';
+import { benchDecode, decodeTable, type DecodeResult } from './decode.js';
 import { multipartImage, rssMB, stageTimings, startService } from './service.js';
 import { mean, round } from './stats.js';
 
@@ -45,6 +47,8 @@ const { values } = parseArgs({
     'paired-only': { type: 'boolean', default: false },
     // Only the re-ranking measurements (bench/rerank.ts).
     'rerank-only': { type: 'boolean', default: false },
+    // Only image decoding + resizing: standalone, in the service, and Pillow (bench/decode.ts).
+    'decode-only': { type: 'boolean', default: false },
     'serve-args': { type: 'string', default: '' },
     // Sessions per tower, side by side, for the service (--image-sessions/--text-sessions) and the ceiling.
     sessions: { type: 'string', default: '1' },
@@ -397,7 +401,12 @@ function charts(results: PrecisionResult[], outDir: string): void {
   }
 }
 
-const precisions = values.model ? ['model'] : (values.precision ?? 'fp32').split(',').map((s) => s.trim());
+const decodeOnly = values['decode-only'];
+const precisions = decodeOnly
+  ? []
+  : values.model
+    ? ['model']
+    : (values.precision ?? 'fp32').split(',').map((s) => s.trim());
 mkdirSync(values.out, { recursive: true });
 const cpuFlags = cpuFeatures();
 const machine = {
@@ -448,6 +457,16 @@ if (!values.model && !values['rerank-only'] && precisions.includes('fp32') && pr
   writeFileSync(join(values.out, 'int8-fidelity.json'), JSON.stringify({ machine, ...fidelity }, null, 2) + '\n');
 }
 if (!pairedOnly && results.length) charts(results, values.out);
+let decode: DecodeResult | undefined;
+if (decodeOnly || (!pairedOnly && !values['rerank-only'])) {
+  decode = await benchDecode({
+    rounds: quick ? 2 : Math.max(4, rounds),
+    sliceSeconds: quick ? 0.2 : 0.5,
+    serveArgs,
+    log,
+  });
+  writeFileSync(join(values.out, 'decode.json'), JSON.stringify({ machine, quick, ...decode }, null, 2) + '\n');
+}
 const summary = [
   `Machine: ${machine.cpu} (flags: ${machine.cpuFlags.join(' ') || 'none of ' + KERNEL_FLAGS.join(' ')}; int8 kernel ${machine.int8Kernel}), ${machine.cores} cores, Node ${machine.node}, onnxruntime-node ${machine.onnxruntime}, ${machine.date.slice(0, 10)}${quick ? ' (quick run)' : ''}${sessions > 1 ? `; ${sessions} sessions per tower side by side, service and ceiling` : ''}`,
   '',
@@ -465,5 +484,12 @@ if (fidelity)
     '',
     `int8 vs fp32 on the full-size synthetic model: image cosine mean ${fidelity.image.mean} (min ${fidelity.image.min}), text cosine mean ${fidelity.text.mean} (min ${fidelity.text.min})`,
   );
-writeFileSync(join(values.out, 'summary.md'), summary.join('\n') + '\n');
+if (decode)
+  summary.push(
+    '',
+    `Image decode + PIL-exact resize to 384 px, ${decode.rounds} interleaved rounds (medians; standalone: one thread, Pillow alternating with it; service: a tiny model at 384 px, one request at a time):`,
+    '',
+    decodeTable(decode),
+  );
+writeFileSync(join(values.out, decodeOnly ? 'decode-summary.md' : 'summary.md'), summary.join('\n') + '\n');
 process.stdout.write(summary.join('\n') + '\n');
