@@ -7,9 +7,9 @@
 // cubic kernel and no intermediate rounding (cosine 0.9986–0.9996 against the ALBEF goldens), so this
 // is written by hand, following the algorithm of Pillow's src/libImaging/Resample.c.
 //
-// The coefficients are computed here; the passes run in WebAssembly SIMD (resample.wat), which was
-// measured 3–5× faster than the same integer arithmetic in JavaScript over typed arrays (kept below
-// as the fallback for an engine without SIMD) and faster than Pillow's C: docs/performance.md.
+// The coefficients are computed here; the passes run in WebAssembly SIMD (resample.wat): measured
+// several times faster than the same integer arithmetic in JavaScript over typed arrays (kept below
+// as the fallback for an engine without SIMD), and faster than Pillow's C (docs/performance.md).
 // Source rows are copied into the module's memory a band at a time (the copy stays in cache and the
 // memory stays small); the intermediate and output images live there too.
 
@@ -180,18 +180,21 @@ interface WasmApi {
 }
 const wasm = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
 
+type HorizontalPass = (
+  src: number,
+  srcStride: number,
+  rows: number,
+  dst: number,
+  dstStride: number,
+  outW: number,
+  bounds: number,
+  coefs: number,
+) => void;
+
 interface Kernels {
   memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
-  hpass(
-    src: number,
-    srcStride: number,
-    rows: number,
-    dst: number,
-    dstStride: number,
-    outW: number,
-    bounds: number,
-    coefs: number,
-  ): void;
+  hpass: HorizontalPass;
+  hpass8: HorizontalPass;
   vpass(src: number, stride: number, dst: number, rowBytes: number, outH: number, bounds: number, coefs: number): void;
 }
 
@@ -201,7 +204,22 @@ let instance: Kernels | undefined;
 const BAND_BYTES = 96 * 1024;
 /** Beyond this the module's memory (grown for a huge image) is dropped after the call. */
 const KEEP_MEMORY_BYTES = 64 * 2 ** 20;
-const SLACK = 16;
+/** Bytes past a buffer's end that the kernels may read or write (resample.wat). */
+const SLACK = 32;
+/**
+ * The int16 lanes of the horizontal kernels' coefficient vectors, as indices into the taps of one
+ * step (hpass: 2 taps, one vector; hpass8: 8 taps, three vectors); -1 is a zero lane.
+ */
+const LANES: Record<2 | 8, number[][]> = {
+  2: [[0, 1, 0, 1, 0, 1, -1, -1]],
+  8: [
+    [0, 1, 0, 1, 0, 1, 2, 3],
+    [2, 3, 2, 3, 4, 5, 4, 5],
+    [4, 5, 6, 7, 6, 7, 6, 7],
+  ],
+};
+/** From this many taps on (shrinking by about 4 and more) eight taps a step are faster, below two. */
+const WIDE_TAPS = 17;
 
 /** The WebAssembly kernels, instantiated once per thread; undefined where the engine lacks SIMD. */
 function kernels(): Kernels | undefined {
@@ -239,13 +257,17 @@ function resizeWasm(
   const rowTmp = outWidth * 3;
   const bandRows = Math.max(1, Math.min(rows, Math.floor(BAND_BYTES / rowIn)));
 
+  // Horizontal taps per kernel step.
+  const step = hor && hor.ksize >= WIDE_TAPS ? 8 : 2;
+  const lanes = LANES[step];
+
   // Memory layout: tables, band, intermediate (one spare row: a pair past the last tap reads it), output.
   const hBounds = 0;
   const hCoefs = align(hBounds + (hor ? outWidth * 8 : 0));
-  const hPairs = hor ? pairCount(hor, outWidth) : 0;
-  const vBounds = align(hCoefs + hPairs * 32);
+  const hSteps = hor ? stepCount(hor, outWidth, step) : 0;
+  const vBounds = align(hCoefs + hSteps * lanes.length * 32);
   const vCoefs = align(vBounds + (vert ? outHeight * 8 : 0));
-  const vPairs = vert ? pairCount(vert, outHeight) : 0;
+  const vPairs = vert ? stepCount(vert, outHeight, 2) : 0;
   const band = align(vCoefs + vPairs * 8);
   const tmp = align(band + (hor ? bandRows * rowIn + SLACK : 0));
   const out = align(tmp + (rows + 1) * rowTmp + SLACK);
@@ -262,25 +284,26 @@ function resizeWasm(
     for (let xx = 0; xx < outWidth; xx++) {
       const xmin = hor.bounds[xx * 2]!;
       const xmax = hor.bounds[xx * 2 + 1]!;
-      const pairs = (xmax + 1) >> 1;
+      const steps = Math.ceil(xmax / step);
       i32[(hBounds >> 2) + xx * 2] = xmin * 3;
-      i32[(hBounds >> 2) + xx * 2 + 1] = pairs;
-      for (let j = 0; j < pairs; j++, c += 16) {
-        const k0 = hor.k[xx * hor.ksize + 2 * j]!;
-        const k1 = 2 * j + 1 < xmax ? hor.k[xx * hor.ksize + 2 * j + 1]! : 0;
-        for (let lane = 0; lane < 6; lane += 2) {
-          h16[c + lane] = k0 >> 11;
-          h16[c + lane + 1] = k1 >> 11;
-          h16[c + 8 + lane] = k0 & 2047;
-          h16[c + 8 + lane + 1] = k1 & 2047;
+      i32[(hBounds >> 2) + xx * 2 + 1] = steps;
+      for (let first = 0; first < steps * step; first += step) {
+        for (const vector of lanes) {
+          for (let lane = 0; lane < 8; lane++) {
+            const t = vector[lane]! < 0 ? xmax : first + vector[lane]!;
+            const kk = t < xmax ? hor.k[xx * hor.ksize + t]! : 0;
+            h16[c + lane] = kk >> 11;
+            h16[c + 8 + lane] = kk & 2047;
+          }
+          c += 16;
         }
-        h16[c + 6] = h16[c + 7] = h16[c + 14] = h16[c + 15] = 0;
       }
     }
+    const pass = step === 8 ? k.hpass8 : k.hpass;
     for (let y0 = 0; y0 < rows; y0 += bandRows) {
       const n = Math.min(bandRows, rows - y0);
       u8.set(src.subarray((yFirst + y0) * rowIn, (yFirst + y0 + n) * rowIn), band);
-      k.hpass(band, rowIn, n, tmp + y0 * rowTmp, rowTmp, outWidth, hBounds, hCoefs);
+      pass(band, rowIn, n, tmp + y0 * rowTmp, rowTmp, outWidth, hBounds, hCoefs);
     }
     if (!vert) return u8.slice(tmp, tmp + outHeight * rowTmp);
   } else {
@@ -308,9 +331,9 @@ function resizeWasm(
   return result;
 }
 
-/** Tap pairs over all output pixels (a pair past an odd tap count has a zero coefficient). */
-function pairCount(c: Coefficients, outSize: number): number {
+/** Kernel steps of `step` taps over all output pixels (taps past the last have zero coefficients). */
+function stepCount(c: Coefficients, outSize: number, step: number): number {
   let n = 0;
-  for (let i = 0; i < outSize; i++) n += (c.bounds[i * 2 + 1]! + 1) >> 1;
+  for (let i = 0; i < outSize; i++) n += Math.ceil(c.bounds[i * 2 + 1]! / step);
   return n;
 }

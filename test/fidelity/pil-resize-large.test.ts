@@ -60,3 +60,27 @@ for (const c of cases) {
     t.equal(sha256(src), c.input_sha256, 'the source is left as it was');
   });
 }
+
+t.test(
+  'the WebAssembly passes agree with the JavaScript ones at random sizes (odd tap counts, band edges)',
+  async (t) => {
+    let seed = 20261206;
+    const next = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+    let differing = 0;
+    for (let i = 0; i < 80; i++) {
+      const w = 1 + Math.floor(next() ** 2 * 900);
+      const h = 1 + Math.floor(next() ** 2 * 300);
+      const ow = 1 + Math.floor(next() * 300);
+      const oh = 1 + Math.floor(next() * 300);
+      const src = new Uint8Array(w * h * 3);
+      for (let j = 0; j < src.length; j++) src[j] = next() < 0.2 ? (next() < 0.5 ? 0 : 255) : Math.floor(next() * 256);
+      const a = resizeBicubicRGB(src, w, h, ow, oh);
+      const b = resizeBicubicRGBScalar(src, w, h, ow, oh);
+      if (!Buffer.from(a).equals(b)) {
+        differing++;
+        t.fail(`${w}×${h} → ${ow}×${oh} differs`);
+      }
+    }
+    t.equal(differing, 0, 'no size differs');
+  },
+);
