@@ -47,7 +47,7 @@ export interface DecodeRow {
   pillow?: { wallMs: number; cpuMs: number };
   /** Pillow's time ÷ the project's, per round (CPU time), and over all rounds */
   speedup?: { cpu: number; wall: number; perRound: number[] };
-  service: { decodeMs: number; totalMs: number; clientMs: number; requests: number };
+  service: { decodeMs: number; inferenceMs: number; totalMs: number; clientMs: number; requests: number };
 }
 
 export interface DecodeResult {
@@ -141,7 +141,7 @@ const push = (into: Times, from: Times): void => {
 /** One request at a time to a running service: its timing headers and the client's round trip. */
 async function timeService(origin: string, image: BenchImage, n: number) {
   const mp = multipartImage(image.bytes, image.name);
-  const out = { decode: [] as number[], total: [] as number[], client: [] as number[] };
+  const out = { decode: [] as number[], inference: [] as number[], total: [] as number[], client: [] as number[] };
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
     const res = await fetch(`${origin}/embed/image`, { method: 'POST', headers: mp.headers, body: mp.body });
@@ -149,6 +149,7 @@ async function timeService(origin: string, image: BenchImage, n: number) {
     out.client.push(performance.now() - t0);
     if (res.status !== 200) throw new Error(`/embed/image answered ${res.status} for ${image.name}`);
     out.decode.push(Number(res.headers.get('x-decode-time')));
+    out.inference.push(Number(res.headers.get('x-inference-time')));
     out.total.push(Number(res.headers.get('x-total-time')));
   }
   return out;
@@ -212,7 +213,10 @@ export async function benchDecode(options: {
     });
     const svc = await startService(modelDir, options.serveArgs);
     const served = new Map(
-      images.map((im) => [im.name, { decode: [] as number[], total: [] as number[], client: [] as number[] }]),
+      images.map((im) => [
+        im.name,
+        { decode: [] as number[], inference: [] as number[], total: [] as number[], client: [] as number[] },
+      ]),
     );
     try {
       for (const im of images) await timeService(svc.origin, im, 5); // warm-up, every decode thread
@@ -221,6 +225,7 @@ export async function benchDecode(options: {
           const s = await timeService(svc.origin, im, Math.max(5, Math.ceil(40 / rounds)));
           const into = served.get(im.name)!;
           into.decode.push(...s.decode);
+          into.inference.push(...s.inference);
           into.total.push(...s.total);
           into.client.push(...s.client);
         }
@@ -252,6 +257,7 @@ export async function benchDecode(options: {
         }),
         service: {
           decodeMs: round(median(s.decode)),
+          inferenceMs: round(median(s.inference)),
           totalMs: round(median(s.total)),
           clientMs: round(median(s.client)),
           requests: s.decode.length,
@@ -267,7 +273,7 @@ export async function benchDecode(options: {
 export function decodeTable(r: DecodeResult): string {
   const pil = r.pillowVersion !== undefined;
   const lines = [
-    `| image | ${pil ? `Pillow ${r.pillowVersion} ms (CPU · wall) | ` : ''}project standalone ms (CPU · wall) | ${pil ? 'Pillow ÷ project (CPU; per round) | ' : ''}service: x-decode-time · x-total-time · client ms |`,
+    `| image | ${pil ? `Pillow ${r.pillowVersion} ms (CPU · wall) | ` : ''}project standalone ms (CPU · wall) | ${pil ? 'Pillow ÷ project (CPU; per round) | ' : ''}service: x-decode-time · x-inference-time · x-total-time · client ms |`,
     `|---|${pil ? '---:|' : ''}---:|${pil ? '---:|' : ''}---:|`,
   ];
   for (const row of r.rows) {
@@ -275,7 +281,9 @@ export function decodeTable(r: DecodeResult): string {
     if (pil) cells.push(row.pillow ? `${row.pillow.cpuMs} · ${row.pillow.wallMs}` : '');
     cells.push(`${row.standalone.cpuMs} · ${row.standalone.wallMs}`);
     if (pil) cells.push(row.speedup ? `${row.speedup.cpu}× (${row.speedup.perRound.join('/')})` : '');
-    cells.push(`${row.service.decodeMs} · ${row.service.totalMs} · ${row.service.clientMs}`);
+    cells.push(
+      `${row.service.decodeMs} · ${row.service.inferenceMs} · ${row.service.totalMs} · ${row.service.clientMs}`,
+    );
     lines.push(`| ${cells.join(' | ')} |`);
   }
   return lines.join('\n');
