@@ -85,9 +85,10 @@ export function resizeBicubicRGB(
 ): Uint8Array {
   if (src.length !== width * height * 3) throw new Error('resizeBicubicRGB: buffer size does not match the dimensions');
   const k = kernels();
-  return k
-    ? resizeWasm(k, src, width, height, outWidth, outHeight)
-    : resizeBicubicRGBScalar(src, width, height, outWidth, outHeight);
+  return (
+    (k && resizeWasm(k, src, width, height, outWidth, outHeight)) ??
+    resizeBicubicRGBScalar(src, width, height, outWidth, outHeight)
+  );
 }
 
 /** The same in plain JavaScript: for an engine without WebAssembly SIMD. */
@@ -237,6 +238,7 @@ function kernels(): Kernels | undefined {
 
 const align = (n: number): number => (n + 15) & ~15;
 
+/** The resize on the WebAssembly kernels; undefined when their memory cannot grow that far. */
 function resizeWasm(
   k: Kernels,
   src: Uint8Array,
@@ -244,7 +246,7 @@ function resizeWasm(
   height: number,
   outWidth: number,
   outHeight: number,
-): Uint8Array {
+): Uint8Array | undefined {
   const needH = outWidth !== width;
   const needV = outHeight !== height;
   if (!needH && !needV) return src.slice();
@@ -273,8 +275,14 @@ function resizeWasm(
   const out = align(tmp + (rows + 1) * rowTmp + SLACK);
   const end = out + (vert ? outHeight * rowTmp + SLACK : 0);
   const memory = k.memory;
-  if (memory.buffer.byteLength < end) memory.grow(Math.ceil((end - memory.buffer.byteLength) / 65536));
+  try {
+    if (memory.buffer.byteLength < end) memory.grow(Math.ceil((end - memory.buffer.byteLength) / 65536));
+  } catch {
+    return undefined; // past 4 GiB (a very tall or wide image): the JavaScript passes take it
+  }
   const buf = memory.buffer;
+  // A memory grown for a huge image is not kept for the next.
+  if (buf.byteLength > KEEP_MEMORY_BYTES) instance = undefined;
   const i32 = new Int32Array(buf);
   const u8 = new Uint8Array(buf);
 
@@ -326,9 +334,7 @@ function resizeWasm(
     }
   }
   k.vpass(tmp, rowTmp, out, rowTmp, outHeight, vBounds, vCoefs);
-  const result = u8.slice(out, out + outHeight * rowTmp);
-  if (buf.byteLength > KEEP_MEMORY_BYTES) instance = undefined;
-  return result;
+  return u8.slice(out, out + outHeight * rowTmp);
 }
 
 /** Kernel steps of `step` taps over all output pixels (taps past the last have zero coefficients). */

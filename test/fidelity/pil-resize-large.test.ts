@@ -84,3 +84,13 @@ t.test(
     t.equal(differing, 0, 'no size differs');
   },
 );
+
+t.test('a tall image whose intermediate outgrows the kept memory, then a small one', async (t) => {
+  // 60000 rows × 384 px: a 69 MB intermediate, past the 64 MB the kernels' memory keeps
+  const tall = synthetic(20, 60000);
+  t.ok(
+    Buffer.from(resizeBicubicRGB(tall, 20, 60000, 384, 384)).equals(resizeBicubicRGBScalar(tall, 20, 60000, 384, 384)),
+  );
+  const small = synthetic(50, 40);
+  t.ok(Buffer.from(resizeBicubicRGB(small, 50, 40, 384, 384)).equals(resizeBicubicRGBScalar(small, 50, 40, 384, 384)));
+});
