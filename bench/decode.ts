@@ -174,9 +174,12 @@ export async function benchDecode(options: {
         : 'decode: no python3 with PIL found (apt-get install python3-pil): Pillow skipped',
     );
 
-    // Standalone, alternating with Pillow image by image; libvips on one thread, as in a decode worker.
+    // Standalone, alternating with Pillow image by image; libvips on one thread and without its
+    // operation cache, as in a decode worker.
     const concurrency = sharp.concurrency();
+    const cache = sharp.cache();
     sharp.concurrency(1);
+    sharp.cache(false);
     const ours = new Map(images.map((im) => [im.name, { wall: [], cpu: [] }]));
     const theirs = new Map(images.map((im) => [im.name, { wall: [], cpu: [] }]));
     const perRound = new Map(images.map((im) => [im.name, [] as number[]]));
@@ -200,6 +203,7 @@ export async function benchDecode(options: {
       log(`decode: standalone round ${r + 1}/${rounds}`);
     }
     sharp.concurrency(concurrency);
+    sharp.cache({ memory: cache.memory.max, files: cache.files.max, items: cache.items.max });
     pillow?.close();
 
     // The service: the tiny model at 384 px, so that decoding is nearly all there is to a request.
