@@ -92,8 +92,8 @@ export function plainHeader(b: Uint8Array, format: ImageFormat): { width: number
     for (let p = 2; p + 10 <= b.length;) {
       const marker = b[p + 1]!;
       if (b[p] !== 0xff) break;
-      if (marker === 0xff) {
-        p++; // fill byte
+      if (marker === 0xff || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+        p += marker === 0xff ? 1 : 2; // a fill byte, or a marker without a length (TEM, RSTn)
         continue;
       }
       // SOFn (n ≠ 4, 8, 12): precision, height, width, components; 1 or 3 components of 8 bits only
@@ -108,15 +108,27 @@ export function plainHeader(b: Uint8Array, format: ImageFormat): { width: number
   return size && size.width > 0 && size.height > 0 ? size : undefined;
 }
 
-async function decodeWithSharp(bytes: Uint8Array, format: ImageFormat, maxPixels: number): Promise<DecodeResult> {
+async function decodeWithSharp(
+  bytes: Uint8Array,
+  format: ImageFormat,
+  maxPixels: number,
+  readHeader = true,
+): Promise<DecodeResult> {
   let decoded: { data: Buffer; info: OutputInfo };
   let sixteenBit = false;
   let cmyk = false;
+  const plain = readHeader ? plainHeader(bytes, format) : undefined;
   try {
     // First frame/page only. Embedded ICC profiles are ignored, as PIL ignores them. The pixel limit
-    // is checked below from the header, before the decode.
-    const input = sharp(bytes, { limitInputPixels: false, pages: 1, page: 0, failOn: 'error', ignoreIcc: true });
-    const plain = plainHeader(bytes, format);
+    // is checked below from libvips' header read, before the decode; a plain file's size comes from
+    // its header here, and libvips checks the limit again from its own reading of the file.
+    const input = sharp(bytes, {
+      limitInputPixels: plain ? maxPixels : false,
+      pages: 1,
+      page: 0,
+      failOn: 'error',
+      ignoreIcc: true,
+    });
     if (!plain || plain.width * plain.height > maxPixels) {
       const meta = await input.metadata();
       const w = meta.autoOrient?.width ?? meta.width ?? 0;
@@ -140,6 +152,8 @@ async function decodeWithSharp(bytes: Uint8Array, format: ImageFormat, maxPixels
       .raw({ depth: sixteenBit ? 'ushort' : 'uchar' })
       .toBuffer({ resolveWithObject: true });
   } catch (e) {
+    // libvips read another size than the header here did: its own reading decides, and says why
+    if (plain && /pixel limit/.test((e as Error).message)) return decodeWithSharp(bytes, format, maxPixels, false);
     return { ok: false, status: 422, message: `cannot decode the ${format} image: ${(e as Error).message}` };
   }
   const { width, height, channels } = decoded.info;

@@ -45,6 +45,10 @@ t.test('truncated and odd headers take the general path', async (t) => {
   const photo = readFileSync(join(IMAGES_DIR, 'photo.jpg'));
   t.equal(plainHeader(photo.subarray(0, 40), 'jpeg'), undefined, 'cut before its frame header');
   t.same(plainHeader(photo, 'jpeg'), { width: 640, height: 480 });
+  // markers without a length before the frame (TEM, RST0), read past as libjpeg does
+  const withBare = Buffer.concat([photo.subarray(0, 2), Buffer.from([0xff, 0x01, 0xff, 0xd0]), photo.subarray(2)]);
+  t.same(plainHeader(withBare, 'jpeg'), { width: 640, height: 480 }, 'bare markers skipped');
+  t.match(await sharp(withBare).metadata(), { width: 640, height: 480 }, 'libvips reads the same');
   const png = readFileSync(join(IMAGES_DIR, 'tiny.png'));
   t.equal(plainHeader(png.subarray(0, 20), 'png'), undefined, 'cut inside IHDR');
   const zeroWidth = Buffer.from(png);
