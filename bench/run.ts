@@ -11,6 +11,7 @@
 //   npm run bench -- --rerank-only        # only re-ranking (1 text × 16 images, 1 image × 64 texts)
 //   npm run bench -- --eval-only          # only `albef-embed eval` (synthetic 100 × 5 set, k 16 and 32)
 //   npm run bench -- --retrieval-only     # only collections: indexing vs ceiling, search with re-rank K
+//   npm run bench -- --decode-only        # only image decode + resize, beside Pillow (bench/decode.ts)
 
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -35,6 +36,7 @@ import { closedLoop, type LoadResult, type RequestSpec } from './load.js';
 import { benchEval, evalTable, type EvalBench } from './eval.js';
 import { benchRetrieval, retrievalTable, type RetrievalBench } from './retrieval-service.js';
 import { benchRerank, rerankTable, type RerankResult } from './rerank.js';
+import { benchDecode, decodeTable, type DecodeResult } from './decode.js';
 import { multipartImage, rssMB, stageTimings, startService } from './service.js';
 import { mean, round } from './stats.js';
 
@@ -53,6 +55,8 @@ const { values } = parseArgs({
     'eval-only': { type: 'boolean', default: false },
     // Only collections (bench/retrieval-service.ts).
     'retrieval-only': { type: 'boolean', default: false },
+    // Only image decoding + resizing: standalone, in the service, and Pillow (bench/decode.ts).
+    'decode-only': { type: 'boolean', default: false },
     'serve-args': { type: 'string', default: '' },
     // Sessions per tower, side by side, for the service (--image-sessions/--text-sessions) and the ceiling.
     sessions: { type: 'string', default: '1' },
@@ -405,7 +409,12 @@ function charts(results: PrecisionResult[], outDir: string): void {
   }
 }
 
-const precisions = values.model ? ['model'] : (values.precision ?? 'fp32').split(',').map((s) => s.trim());
+const decodeOnly = values['decode-only'];
+const precisions = decodeOnly
+  ? []
+  : values.model
+    ? ['model']
+    : (values.precision ?? 'fp32').split(',').map((s) => s.trim());
 mkdirSync(values.out, { recursive: true });
 const cpuFlags = cpuFeatures();
 const machine = {
@@ -490,6 +499,16 @@ if (!values.model && !only && precisions.includes('fp32') && precisions.includes
   writeFileSync(join(values.out, 'int8-fidelity.json'), JSON.stringify({ machine, ...fidelity }, null, 2) + '\n');
 }
 if (!pairedOnly && results.length) charts(results, values.out);
+let decode: DecodeResult | undefined;
+if (decodeOnly || (!pairedOnly && !only)) {
+  decode = await benchDecode({
+    rounds: quick ? 2 : Math.max(4, rounds),
+    sliceSeconds: quick ? 0.2 : 0.5,
+    serveArgs,
+    log,
+  });
+  writeFileSync(join(values.out, 'decode.json'), JSON.stringify({ machine, quick, ...decode }, null, 2) + '\n');
+}
 const summary = [
   `Machine: ${machine.cpu} (flags: ${machine.cpuFlags.join(' ') || 'none of ' + KERNEL_FLAGS.join(' ')}; int8 kernel ${machine.int8Kernel}), ${machine.cores} cores, Node ${machine.node}, onnxruntime-node ${machine.onnxruntime}, ${machine.date.slice(0, 10)}${quick ? ' (quick run)' : ''}${sessions > 1 ? `; ${sessions} sessions per tower side by side, service and ceiling` : ''}`,
   '',
@@ -521,5 +540,12 @@ if (fidelity)
     '',
     `int8 vs fp32 on the full-size synthetic model: image cosine mean ${fidelity.image.mean} (min ${fidelity.image.min}), text cosine mean ${fidelity.text.mean} (min ${fidelity.text.min})`,
   );
-writeFileSync(join(values.out, 'summary.md'), summary.join('\n') + '\n');
+if (decode)
+  summary.push(
+    '',
+    `Image decode + PIL-exact resize to 384 px, ${decode.rounds} interleaved rounds (medians; standalone: one thread, Pillow alternating with it; service: a tiny model at 384 px, one request at a time):`,
+    '',
+    decodeTable(decode),
+  );
+writeFileSync(join(values.out, decodeOnly ? 'decode-summary.md' : 'summary.md'), summary.join('\n') + '\n');
 process.stdout.write(summary.join('\n') + '\n');

@@ -68,6 +68,16 @@ export class DecodePool {
     throw new UndecodableImageError(at + result.message, index);
   }
 
+  /**
+   * Decodes and resizes a made-up photo on every thread, a few times: the first images a thread sees
+   * otherwise pay for libvips' first use and for the resampler's baseline (unoptimised) code.
+   */
+  async warmup(size: number): Promise<void> {
+    await Promise.all(
+      Array.from({ length: this.threads }, () => this.pool.run({ warmup: true, options: { size, maxPixels: 0 } })),
+    );
+  }
+
   private acquire(signal?: AbortSignal): Promise<void> {
     if (this.active < this.threads) {
       this.active++;

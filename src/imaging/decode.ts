@@ -76,28 +76,75 @@ export async function preprocessImage(bytes: Uint8Array, options: PreprocessOpti
   };
 }
 
-async function decodeWithSharp(bytes: Uint8Array, format: ImageFormat, maxPixels: number): Promise<DecodeResult> {
+/**
+ * The size of a JPEG or PNG whose pixels libvips gives as 8-bit grey or RGB(A) (not CMYK, not 16-bit),
+ * read from its header here so that libvips' separate header read can be skipped; undefined for any
+ * other file, which takes the general path.
+ */
+export function plainHeader(b: Uint8Array, format: ImageFormat): { width: number; height: number } | undefined {
+  const u16 = (p: number): number => (b[p]! << 8) | b[p + 1]!;
+  const u32 = (p: number): number => u16(p) * 65536 + u16(p + 2);
+  let size: { width: number; height: number } | undefined;
+  if (format === 'png') {
+    // IHDR comes first: width, height, bit depth (16 takes the general path)
+    if (b.length >= 29 && u32(12) === 0x49484452 && b[24]! <= 8) size = { width: u32(16), height: u32(20) };
+  } else if (format === 'jpeg') {
+    for (let p = 2; p + 10 <= b.length;) {
+      const marker = b[p + 1]!;
+      if (b[p] !== 0xff) break;
+      if (marker === 0xff || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+        p += marker === 0xff ? 1 : 2; // a fill byte, or a marker without a length (TEM, RSTn)
+        continue;
+      }
+      // SOFn (n ≠ 4, 8, 12): precision, height, width, components; 1 or 3 components of 8 bits only
+      if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+        if (b[p + 4] === 8 && (b[p + 9] === 1 || b[p + 9] === 3)) size = { width: u16(p + 7), height: u16(p + 5) };
+        break;
+      }
+      if (marker === 0xda || marker === 0xd9 || u16(p + 2) < 2) break; // scan or end before any frame
+      p += 2 + u16(p + 2);
+    }
+  }
+  return size && size.width > 0 && size.height > 0 ? size : undefined;
+}
+
+async function decodeWithSharp(
+  bytes: Uint8Array,
+  format: ImageFormat,
+  maxPixels: number,
+  readHeader = true,
+): Promise<DecodeResult> {
   let decoded: { data: Buffer; info: OutputInfo };
-  let sixteenBit: boolean;
-  let cmyk: boolean;
+  let sixteenBit = false;
+  let cmyk = false;
+  const plain = readHeader ? plainHeader(bytes, format) : undefined;
   try {
     // First frame/page only. Embedded ICC profiles are ignored, as PIL ignores them. The pixel limit
-    // is checked below from the header, before the decode.
-    const input = sharp(bytes, { limitInputPixels: false, pages: 1, page: 0, failOn: 'error', ignoreIcc: true });
-    const meta = await input.metadata();
-    const w = meta.autoOrient?.width ?? meta.width ?? 0;
-    const h = meta.autoOrient?.height ?? meta.height ?? 0;
-    if (!w || !h) return { ok: false, status: 422, message: 'the image has no dimensions' };
-    if (w * h > maxPixels) {
-      return {
-        ok: false,
-        status: 413,
-        message: `image is ${w}×${h} = ${w * h} pixels, over the limit of ${maxPixels}`,
-      };
+    // is checked below from libvips' header read, before the decode; a plain file's size comes from
+    // its header here, and libvips checks the limit again from its own reading of the file.
+    const input = sharp(bytes, {
+      limitInputPixels: plain ? maxPixels : false,
+      pages: 1,
+      page: 0,
+      failOn: 'error',
+      ignoreIcc: true,
+    });
+    if (!plain || plain.width * plain.height > maxPixels) {
+      const meta = await input.metadata();
+      const w = meta.autoOrient?.width ?? meta.width ?? 0;
+      const h = meta.autoOrient?.height ?? meta.height ?? 0;
+      if (!w || !h) return { ok: false, status: 422, message: 'the image has no dimensions' };
+      if (w * h > maxPixels) {
+        return {
+          ok: false,
+          status: 413,
+          message: `image is ${w}×${h} = ${w * h} pixels, over the limit of ${maxPixels}`,
+        };
+      }
+      sixteenBit = meta.depth === 'ushort';
+      // CMYK stays CMYK through libvips (its raw inks, no profile); PIL's formula makes it RGB below.
+      cmyk = meta.space === 'cmyk';
     }
-    sixteenBit = meta.depth === 'ushort';
-    // CMYK stays CMYK through libvips (its raw inks, no profile); PIL's formula makes it RGB below.
-    cmyk = meta.space === 'cmyk';
     const space = cmyk ? 'cmyk' : sixteenBit ? 'rgb16' : 'srgb';
     decoded = await (cmyk ? input.pipelineColourspace('cmyk') : input)
       .autoOrient()
@@ -105,6 +152,8 @@ async function decodeWithSharp(bytes: Uint8Array, format: ImageFormat, maxPixels
       .raw({ depth: sixteenBit ? 'ushort' : 'uchar' })
       .toBuffer({ resolveWithObject: true });
   } catch (e) {
+    // libvips read another size than the header here did: its own reading decides, and says why
+    if (plain && /pixel limit/.test((e as Error).message)) return decodeWithSharp(bytes, format, maxPixels, false);
     return { ok: false, status: 422, message: `cannot decode the ${format} image: ${(e as Error).message}` };
   }
   const { width, height, channels } = decoded.info;

@@ -13,14 +13,19 @@ export function normalizeToCHW(
   const plane = size * size;
   if (rgb.length !== 3 * plane || out.length !== 3 * plane)
     throw new Error('normalizeToCHW: buffer sizes do not match the image size');
-  for (let c = 0; c < 3; c++) {
-    // Per-value table in torch's float32 arithmetic: 256 divisions instead of millions.
+  // Per-value tables in torch's float32 arithmetic: 768 divisions instead of millions.
+  const [t0, t1, t2] = [0, 1, 2].map((c) => {
     const m = Math.fround(mean[c]!);
     const s = Math.fround(std[c]!);
     const table = new Float32Array(256);
     for (let v = 0; v < 256; v++) table[v] = Math.fround(Math.fround(v / 255) - m) / s;
-    const off = c * plane;
-    for (let i = 0; i < plane; i++) out[off + i] = table[rgb[i * 3 + c]!]!;
+    return table;
+  }) as [Float32Array, Float32Array, Float32Array];
+  // One pass over the interleaved bytes, writing the three planes side by side.
+  for (let i = 0, p = 0; i < plane; i++, p += 3) {
+    out[i] = t0[rgb[p]!]!;
+    out[plane + i] = t1[rgb[p + 1]!]!;
+    out[2 * plane + i] = t2[rgb[p + 2]!]!;
   }
   return out;
 }

@@ -39,6 +39,9 @@ export function sessionOptions(provider: Provider, o: SessionOptions): ort.Infer
     // ORT's own default counts physical cores, which on some hosts (2-vCPU VMs measured here) gives
     // one thread and half the speed; one thread per usable CPU is what a dedicated service wants.
     intraOpNumThreads: threadsPerSession(o.intraOpThreads, 1),
+    // Its pool threads spin between operators (worth it), but not after a run: there they took a core
+    // from the next request's image decode, about doubling it (docs/performance.md).
+    extra: { session: { force_spinning_stop: '1' } },
   };
 }
 

@@ -91,7 +91,10 @@ export class Service {
         metrics: this.metrics,
         cpu: this.cpu,
       });
-      if (c.warmup) await pool.warmup();
+      if (c.warmup) {
+        await pool.warmup();
+        await this.decoder.warmup(pool.get().manifest.preprocessing.image.size);
+      }
       const texts = new TextIntake(c, this.metrics);
       const images = new ImageIntake(c, this.decoder, this.fetcher, this.metrics);
       this.embedder = new Embedder(pool, texts, images, this.metrics);
