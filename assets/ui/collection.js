@@ -307,10 +307,15 @@ export function collectionView(ctx) {
       const size = Math.min(1024, Math.round(256 * (window.devicePixelRatio || 1)));
       const path = `/v1/collections/${encodeURIComponent(cs.name)}/items/${encodeURIComponent(hit.id)}/image?size=${size}`;
       t.promise = fetchBlob(path).then(
-        (blob) => void (t.url = URL.createObjectURL(blob)),
+        (blob) => {
+          // Not for a collection left meanwhile (its cards are gone): no blob URL to leak.
+          if (cs.thumbs.get(k) === t) t.url = URL.createObjectURL(blob);
+        },
         (e) => {
           if (e.status === 401) ctx.needKey(e);
           t.err = e;
+          // Shown on this card; asked again when the item is shown again (after a key, a restored file).
+          if (cs.thumbs.get(k) === t) cs.thumbs.delete(k);
         },
       );
     }
