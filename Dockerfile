@@ -2,6 +2,8 @@
 # albef-embed, CPU image. Models live in a volume at /models, or are baked in at build time:
 #   docker build -t albef-embed .                                  # no model inside
 #   docker build -t albef-embed:4m --build-arg BAKE_MODEL=albef_4m .
+# Collections live in /collections (ALBEF_STORE, a LanceDB directory that `serve`, `index` and `search`
+# all use): mount a volume there to keep them, or set ALBEF_STORE to a postgres:// URL.
 ARG NODE_IMAGE=node:22-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
@@ -21,15 +23,19 @@ FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
     ALBEF_HOST=0.0.0.0 \
     ALBEF_PORT=8080 \
-    ALBEF_MODELS=/models
+    ALBEF_MODELS=/models \
+    ALBEF_STORE=/collections
 WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/assets ./assets
 COPY --from=models --chown=node:node /models /models
+# Owned by the image's user, so that a fresh named volume mounted there is writable by it (a bind
+# mount or a Kubernetes volume must be writable by uid 1000 itself).
+RUN mkdir /collections && chown node:node /collections
 USER node
-VOLUME ["/models"]
+VOLUME ["/models", "/collections"]
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=120s --retries=3 CMD ["node", "dist/cli/main.js", "healthcheck"]
 # node is PID 1 and handles SIGTERM/SIGINT itself (drain, then exit 0).

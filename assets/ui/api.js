@@ -27,37 +27,56 @@ export const apiKey = {
 /** fetch with the API key; resolves to the JSON answer or throws ApiError. */
 export async function call(path, { json, form, signal, method } = {}) {
   const headers = {};
-  const key = apiKey.get();
-  if (key) headers.authorization = `Bearer ${key}`;
   let body;
   if (json !== undefined) {
     headers['content-type'] = 'application/json';
     body = JSON.stringify(json);
   } else if (form !== undefined) body = form;
-  let res;
+  const res = await send(path, { method: method ?? (body === undefined ? 'GET' : 'POST'), headers, body, signal });
+  const text = await res.text();
+  const answer = parse(text);
+  if (!res.ok) throw apiError(res, answer, text);
+  return answer;
+}
+
+/**
+ * GET a picture with the API key (an <img> cannot send the Authorization header): resolves to a Blob
+ * or throws ApiError. Same origin only: the page's CSP lets fetch reach nothing else.
+ */
+export async function fetchBlob(path, { signal } = {}) {
+  const res = await send(path, { headers: {}, signal });
+  if (res.ok) return res.blob();
+  const text = await res.text();
+  throw apiError(res, parse(text), text);
+}
+
+async function send(path, init) {
+  const key = apiKey.get();
+  if (key) init.headers.authorization = `Bearer ${key}`;
   try {
-    res = await fetch(path, { method: method ?? (body === undefined ? 'GET' : 'POST'), headers, body, signal });
+    return await fetch(path, init);
   } catch (e) {
     if (e.name === 'AbortError') throw e;
     throw new ApiError(0, 'network_error', `the service cannot be reached (${e.message})`);
   }
-  const text = await res.text();
-  let answer;
+}
+
+function parse(text) {
   try {
-    answer = JSON.parse(text);
+    return JSON.parse(text);
   } catch {
-    answer = undefined;
+    return undefined;
   }
-  if (!res.ok) {
-    const err = answer?.error;
-    throw new ApiError(
-      res.status,
-      err?.code ?? 'http_error',
-      err?.message ?? (text.slice(0, 200) || res.statusText),
-      err?.index,
-    );
-  }
-  return answer;
+}
+
+function apiError(res, answer, text) {
+  const err = answer?.error;
+  return new ApiError(
+    res.status,
+    err?.code ?? 'http_error',
+    err?.message ?? (text.slice(0, 200) || res.statusText),
+    err?.index,
+  );
 }
 
 /** A base64 little-endian float32 vector. */

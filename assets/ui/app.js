@@ -1,9 +1,11 @@
 // The page: images added by the user are embedded once each (POST /embed/image) and kept here; a
 // query costs one POST /embed/text, ranked by cosine in the page; the switch re-ranks the top ones
 // with POST /v1/rerank; Classify asks POST /classify per image. One request per image, so an image
-// the API refuses shows the API's words and the others go on.
+// the API refuses shows the API's words and the others go on. Collection searches a collection of the
+// service's store instead (collection.js).
 
 import { ApiError, apiKey, call, cosine, decodeVector } from './api.js';
+import { collectionView } from './collection.js';
 
 const $ = (id) => document.getElementById(id);
 const CONCURRENCY = 3;
@@ -33,7 +35,10 @@ const state = {
 
 const currentModel = () => state.models.find((m) => m.name === state.model);
 const can = (capability) => currentModel()?.capabilities.includes(capability) ?? false;
-const mode = () => (document.querySelector('input[name=mode]:checked')?.value === 'classify' ? 'classify' : 'search');
+const mode = () => {
+  const m = document.querySelector('input[name=mode]:checked')?.value;
+  return m === 'classify' || m === 'collection' ? m : 'search';
+};
 
 // ---- model and API key ----
 
@@ -47,9 +52,11 @@ async function loadModels() {
     select.replaceChildren(...state.models.map((m) => new Option(m.name, m.name, false, m.name === state.model)));
     select.disabled = state.models.length < 2;
     notice('');
+    collection.modelsChanged();
     if (state.model !== before) return modelChanged();
     // The same model again (after an API key was given): go on where the page stopped.
     showModel();
+    if (mode() === 'collection') collection.shown();
     pump();
     pumpClassify();
     runQuery();
@@ -172,22 +179,33 @@ $('clear').addEventListener('click', () => {
 document.addEventListener('paste', (ev) => {
   if (ev.target instanceof HTMLInputElement || ev.target instanceof HTMLTextAreaElement) return;
   const files = [...ev.clipboardData.files];
+  ev.preventDefault();
+  // In the Collection view a pasted image (or image URL, or text) is the query.
+  if (mode() === 'collection')
+    return files.length ? collection.files(files) : collection.pastedText(ev.clipboardData.getData('text'));
   if (files.length) addFiles(files);
   else addUrls(ev.clipboardData.getData('text'));
-  ev.preventDefault();
 });
 
+const dropZone = () => $(mode() === 'collection' ? 'collection' : 'drop');
 document.addEventListener('dragover', (ev) => {
   ev.preventDefault();
-  $('drop').classList.add('over');
+  dropZone().classList.add('over');
 });
 document.addEventListener('dragleave', (ev) => {
-  if (ev.relatedTarget === null) $('drop').classList.remove('over');
+  if (ev.relatedTarget === null) dropZone().classList.remove('over');
 });
 document.addEventListener('drop', (ev) => {
   ev.preventDefault();
-  $('drop').classList.remove('over');
+  dropZone().classList.remove('over');
   const files = [...ev.dataTransfer.files];
+  if (mode() === 'collection') {
+    const urls = ev.dataTransfer
+      .getData('text/uri-list')
+      .split('\n')
+      .filter((l) => l && !l.startsWith('#'));
+    return files.length ? collection.files(files) : urls.length && collection.pastedText(urls[0]);
+  }
   if (files.length) addFiles(files);
   else
     addUrls(
@@ -425,6 +443,7 @@ for (const r of document.querySelectorAll('input[name=mode]')) {
   r.addEventListener('change', () => {
     render();
     scheduleRerank();
+    if (mode() === 'collection') collection.shown();
   });
 }
 
@@ -489,6 +508,16 @@ function render() {
   const m = mode();
   $('search').hidden = m !== 'search';
   $('classify').hidden = m !== 'classify';
+  // The Collection view has its own query and results; the images added here wait beside it.
+  const own = m !== 'collection';
+  $('collection').hidden = own;
+  $('c-results').hidden = own;
+  $('add').hidden = !own;
+  $('results').hidden = !own;
+  if (!own) {
+    $('empty').hidden = true;
+    return;
+  }
   const embedBusy = state.images.filter((i) => i.m.busy || (!i.m.vec && !i.m.err)).length;
   const classifyBusy = state.classify
     ? state.images.filter((i) => i.m.vec && (i.c.busy || (!i.c.result && !i.c.err))).length
@@ -600,5 +629,13 @@ function renderClassify() {
   }
   return state.images;
 }
+
+const collection = collectionView({
+  active: () => mode() === 'collection' && !state.blocked,
+  models: () => state.models,
+  needKey,
+  bar,
+  text,
+});
 
 loadModels();

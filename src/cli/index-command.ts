@@ -54,7 +54,12 @@ interface Target {
   items: IndexItem[];
 }
 
-export async function indexCommand(argv: string[]): Promise<void> {
+/**
+ * The command's arguments, checked without reading a file: the inputs, the shard (I from
+ * JOB_COMPLETION_INDEX with --shards) and the store (--store, else ALBEF_STORE) as the run would take
+ * them. The Kubernetes Job's test parses its arguments with this.
+ */
+export function parseIndexArgs(argv: string[], env: NodeJS.ProcessEnv = process.env) {
   const { values } = parse(
     argv,
     {
@@ -79,9 +84,20 @@ export async function indexCommand(argv: string[]): Promise<void> {
   if (values.ann && !values['image-root'])
     throw new UsageError('--ann needs --image-root, the folder its images are in');
   if (values['image-root'] && !values.ann) throw new UsageError('--image-root goes with --ann');
+  return {
+    ...values,
+    model: values.model,
+    collection: values.collection,
+    batch: intOption(values.batch, '--batch') ?? 16,
+    shard: parseShard(values.shard, values.shards, env),
+    store: storeSpec(values.store, env),
+  };
+}
+
+export async function indexCommand(argv: string[]): Promise<void> {
+  const values = parseIndexArgs(argv);
+  const { batch, shard } = values;
   await modelArg(values.model);
-  const batch = intOption(values.batch, '--batch') ?? 16;
-  const shard = parseShard(values.shard, values.shards);
   const metadata = values.metadata ? await readMetadata(await inputFile(values.metadata, '--metadata')) : undefined;
 
   let targets: Target[];
@@ -109,7 +125,7 @@ export async function indexCommand(argv: string[]): Promise<void> {
     }
   }
 
-  const spec = storeSpec(values.store);
+  const spec = values.store;
   const config = resolveConfig({
     models: [values.model],
     warmup: false,

@@ -4,10 +4,16 @@
 // HTTP; a file the API refuses shows the API's words on its own card (422 undecodable, 413 over the
 // image byte limit, 415 not an image) while the others in the same batch rank; the page asks for an
 // API key when the service has them; it loads nothing from anywhere else and breaks no CSP rule.
-// UPDATE_SCREENSHOTS=1 also writes the screenshots the docs show (docs/ui-rerank.png, ui-classify.png, ui-phone.png).
+// The Collection view, against collections indexed from test/fixtures/retrieval into a LanceDB store,
+// shows the ids of POST /v1/search in its order with its scores (text, image and item queries, with
+// and without the ITM re-rank, with a metadata filter), the service's thumbnails, and the API's own
+// words for a 409, a 404 and a 503.
+// UPDATE_SCREENSHOTS=1 also writes the screenshots the docs show (docs/ui-rerank.png, ui-classify.png,
+// ui-phone.png, ui-collection.png).
 
 import { existsSync, readFileSync } from 'node:fs';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -17,8 +23,10 @@ import { buildApp } from '../../src/http/app.js';
 import { resolveConfig } from '../../src/service/config.js';
 import { PACKAGE_ROOT } from '../../src/core/paths.js';
 import { UI_CSP } from '../../src/http/routes/ui.js';
-import { cosine, IMAGES_DIR } from '../../kit/golden.js';
+import { cosine, FIXTURES, IMAGES_DIR } from '../../kit/golden.js';
 import { cleanupTinyModel, postJson, startServer, startStaticServer, tinyModel } from '../../kit/server.js';
+import { readAnnotations, resolveImagePaths } from '../../src/retrieval/annotations.js';
+import { annotationItems, indexItems } from '../../src/service/indexer.js';
 
 // Browser globals, for the functions that run in the page (the project's type check has no DOM lib;
 // module-scoped, so they do not leak into the Node code).
@@ -72,6 +80,12 @@ const LABELS = ['dog', 'cat', 'car', 'tree'];
 const TEMPLATE = 'a photo of a {}';
 const RERANK_N = 4;
 const mime = (f: string) => (f.endsWith('.png') ? 'image/png' : 'image/jpeg');
+// The Collection view's checks: ALBEF's annotation fixture as two collections.
+const RETRIEVAL = join(FIXTURES, 'retrieval');
+const C_QUERY = 'three green triangles on a black background';
+const C_TOP_K = 12;
+const C_RERANK = 8;
+const C_IMAGE = 'img05.jpg';
 
 interface Card {
   name: string;
@@ -126,6 +140,92 @@ async function settle(page: Page, n: number, done: Done): Promise<void> {
   );
 }
 
+interface Hit {
+  id: string;
+  score: number;
+  itc: number;
+  itm_prob?: number;
+  itm_logits?: number[];
+  source?: string;
+}
+
+interface CollectionCard {
+  id: string;
+  score: number;
+  itc: number;
+  itm?: number;
+  logit?: number;
+  thumb?: string;
+  src?: string;
+  width?: number;
+  text: string;
+}
+
+async function collectionCards(page: Page): Promise<CollectionCard[]> {
+  return page.$$eval('#c-results > li', (lis) =>
+    lis.map((li) => {
+      const d = (li as HTMLElement).dataset;
+      const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+      const img = li.querySelector('img');
+      return {
+        id: d.id!,
+        score: Number(d.score),
+        itc: Number(d.itc),
+        itm: num(d.itm),
+        logit: num(d.logit),
+        thumb: d.thumb,
+        src: img?.src,
+        width: img?.naturalWidth,
+        text: li.textContent ?? '',
+      };
+    }),
+  );
+}
+
+/** Waits until the Collection view shows the answer to this query (and re-rank K, filter): n results. */
+async function settleCollection(
+  page: Page,
+  want: { query: string; rerank: number; n: number; filter?: string; thumbs?: boolean },
+): Promise<void> {
+  await page.waitForFunction(
+    (w) => {
+      const list = document.getElementById('c-results')!;
+      const all = [...list.children] as HTMLElement[];
+      return (
+        list.getAttribute('aria-busy') === 'false' &&
+        list.dataset.query === w.query &&
+        list.dataset.rerank === String(w.rerank) &&
+        list.dataset.filter === (w.filter ?? '') &&
+        all.length === w.n &&
+        (!w.thumbs || all.every((c) => c.dataset.thumb === 'ready'))
+      );
+    },
+    want,
+    { timeout: 30_000 },
+  );
+}
+
+/** Waits for the Collection view's error line and returns it. */
+async function collectionError(page: Page): Promise<string> {
+  await page.waitForFunction(
+    () =>
+      document.getElementById('collection-error')!.textContent !== '' &&
+      document.getElementById('c-results')!.getAttribute('aria-busy') !== 'true',
+    undefined,
+    { timeout: 30_000 },
+  );
+  return (await page.textContent('#collection-error'))!;
+}
+
+/** A port nothing listens on (a store that is down). */
+async function closedPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const { port } = srv.address() as { port: number };
+  await new Promise((resolve) => srv.close(resolve));
+  return port;
+}
+
 async function screenshot(t: Test, page: Page, file: string): Promise<void> {
   if (!SCREENSHOTS) return;
   // Palette PNG: a few tens of kB for the docs.
@@ -157,8 +257,50 @@ async function main() {
   const manifest = JSON.parse(readFileSync(join(old, 'model.json'), 'utf8'));
   delete manifest.fusion;
   await writeFile(join(old, 'model.json'), JSON.stringify({ ...manifest, name: 'old', converter_version: '1.1.0' }));
-  const server = await startServer({ models: [tiny, old], allowPrivateUrls: true, maxImageBytes: MAX_IMAGE_BYTES });
-  const keyed = await startServer({ apiKey: ['ui-test-key'] });
+  const lance = join(root, 'collections');
+  const server = await startServer({
+    models: [tiny, old],
+    allowPrivateUrls: true,
+    maxImageBytes: MAX_IMAGE_BYTES,
+    store: lance,
+  });
+  const keyed = await startServer({ apiKey: ['ui-test-key'], store: lance });
+  // A store that cannot be reached: /v1/collections answers 503.
+  const down = await startServer({ store: `postgres://albef@127.0.0.1:${await closedPort()}/albef` });
+
+  // The collections, through the service's own store (LanceDB in a temp dir): ann.json's images (with
+  // a `kind` field to filter on) and captions, one of a model this service does not serve (409), and
+  // one the test drops while the page shows it (404).
+  const embedder = server.app.service.requireEmbedder();
+  const model = embedder.model();
+  const store = (await server.app.service.collectionStore())!;
+  const ann = await readAnnotations(join(RETRIEVAL, 'ann.json'));
+  const items = annotationItems(ann, resolveImagePaths(RETRIEVAL, ann.images));
+  for (const it of items.images) it.metadata = { ...it.metadata, kind: it.id.endsWith('.png') ? 'png' : 'jpeg' };
+  const indexing = { batch: 16, captionCleanup: true };
+  const indexed = [
+    await indexItems(embedder, model, store, items.images, {
+      ...indexing,
+      collection: 'pics',
+      modality: 'image',
+      root: RETRIEVAL,
+    }),
+    await indexItems(embedder, model, store, items.texts, { ...indexing, collection: 'pics-texts', modality: 'text' }),
+    await indexItems(embedder, model, store, items.images.slice(0, 3), {
+      ...indexing,
+      collection: 'doomed',
+      modality: 'image',
+      root: RETRIEVAL,
+    }),
+  ];
+  await store.create({
+    name: 'ghost',
+    model: 'elsewhere',
+    modelSha256: '0'.repeat(64),
+    modality: 'image',
+    dim: model.dim,
+    root: RETRIEVAL,
+  });
   // One browser for all checks; playwright gives it a fresh temporary profile (user-data-dir).
 
   const browser: Browser = await chromium.launch({
@@ -179,6 +321,7 @@ async function main() {
     await browser.close();
     await server.close();
     await keyed.close();
+    await down.close();
     await files.close();
     await cleanupTinyModel();
     await rm(root, { recursive: true, force: true });
@@ -198,7 +341,7 @@ async function main() {
   async function open(context: BrowserContext, url: string) {
     const page = await context.newPage();
     const problems: string[] = [];
-    const requests: { method: string; url: string; auth?: string }[] = [];
+    const requests: { method: string; url: string; auth?: string; body?: string }[] = [];
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
     page.on('console', (m) => {
       // The browser logs each failed API call (4xx) as a resource error; the page shows those itself.
@@ -208,7 +351,14 @@ async function main() {
       )
         problems.push(`console: ${m.text()}`);
     });
-    page.on('request', (r) => requests.push({ method: r.method(), url: r.url(), auth: r.headers().authorization }));
+    page.on('request', (r) =>
+      requests.push({
+        method: r.method(),
+        url: r.url(),
+        auth: r.headers().authorization,
+        body: r.postData() ?? undefined,
+      }),
+    );
     await page.goto(url);
     return { page, problems, requests };
   }
@@ -542,6 +692,237 @@ async function main() {
     t.notOk(await page.isDisabled('#rerank'));
   });
 
+  // ---- the Collection view ----
+
+  const search = async (body: object) => {
+    const res = await postJson(`${server.url}/v1/search`, body);
+    if (res.status !== 200) throw new Error(`/v1/search ${res.status}: ${JSON.stringify(res.json)}`);
+    return res.json.results as Hit[];
+  };
+  /** The body of the page's last POST /v1/search. */
+  const lastSearch = () =>
+    JSON.parse(requests.filter((r) => r.method === 'POST' && r.url.endsWith('/v1/search')).at(-1)!.body!);
+  /** The page's results against /v1/search's for the same body: ids in order, every score exact. */
+  const sameAsApi = async (t: Test, body: object, what: string) => {
+    t.same(lastSearch(), body, `${what}: the page asks POST /v1/search for it`);
+    const want = await search(body);
+    const got = await collectionCards(page);
+    t.same(
+      got.map((c) => c.id),
+      want.map((h) => h.id),
+      `${what}: the ids of /v1/search, in its order`,
+    );
+    t.same(
+      got.map((c) => [c.score, c.itc, c.itm, c.logit]),
+      want.map((h) => [h.score, h.itc, h.itm_prob, h.itm_logits?.[1]]),
+      `${what}: its scores, exactly (score, itc; ITM probability and match logit where re-ranked)`,
+    );
+    return { got, want };
+  };
+
+  t.test('Collection: the collections of the store, and what each is', async (t) => {
+    t.same(
+      indexed.map((r) => [r.added, r.failed.length]),
+      [
+        [24, 0],
+        [60, 0],
+        [3, 0],
+      ],
+      'indexed: 24 images, 60 captions, 3 images',
+    );
+    await page.click('label[for=mode-collection]');
+    await page.waitForSelector('#collection-name option', { state: 'attached' });
+    t.ok(await page.isHidden('#add'), 'the own-images part waits aside');
+    const list = (await (await fetch(`${server.url}/v1/collections`)).json()) as {
+      name: string;
+      model: string;
+      modality: string;
+      count: number;
+      index: string;
+    }[];
+    t.same(
+      await page.$$eval('#collection-name option', (os) => os.map((o) => (o as HTMLInputElement).value)),
+      list.map((c) => c.name),
+      'the picker lists GET /v1/collections',
+    );
+    t.same(
+      list.map((c) => c.name),
+      ['doomed', 'ghost', 'pics', 'pics-texts'],
+    );
+    await page.selectOption('#collection-name', 'pics');
+    const pics = list.find((c) => c.name === 'pics')!;
+    t.equal(
+      await page.textContent('#collection-info'),
+      `model ${pics.model} · ${pics.count} images · index ${pics.index}`,
+      'its model, modality, count and index',
+    );
+    t.same(
+      await page.$$eval('#c-filter-field option', (os) => os.map((o) => (o as HTMLInputElement).value)),
+      ['', 'captions', 'kind'],
+      "the filter offers the collection's metadata_fields",
+    );
+    const unlabelled = await page.$$eval('#collection input, #collection select, #collection button', (els) =>
+      els
+        .filter((el) => {
+          const e = el as HTMLInputElement;
+          return (
+            !e.closest('[hidden]') &&
+            !(e.labels?.length || e.getAttribute('aria-label') || (e.tagName === 'BUTTON' && e.textContent?.trim()))
+          );
+        })
+        .map((e) => e.id || e.outerHTML.slice(0, 60)),
+    );
+    t.same(unlabelled, [], 'no unlabelled control in the view');
+  });
+
+  t.test('Collection: a text against images, as /v1/search ranks it, then re-ranked; the thumbnails', async (t) => {
+    await page.fill('#c-top-k', String(C_TOP_K));
+    await page.fill('#c-query', C_QUERY);
+    await settleCollection(page, { query: C_QUERY, rerank: 0, n: C_TOP_K, thumbs: true });
+    t.ok(await page.isVisible('#c-rerank-row'), 'the re-rank switch: a text against images, a model that re-ranks');
+    const plain = await sameAsApi(t, { collection: 'pics', query: C_QUERY, top_k: C_TOP_K }, 'ITC only');
+    t.ok(
+      plain.got.every((c) => c.itm === undefined),
+      'no ITM scores without the re-rank',
+    );
+    // Every thumbnail is the service's JPEG of that item (fetched into a blob URL), at its size.
+    for (const c of plain.got) {
+      const res = await fetch(`${server.url}/v1/collections/pics/items/${encodeURIComponent(c.id)}/image?size=256`);
+      if (res.status !== 200) t.fail(`${c.id}: the thumbnail route answers ${res.status}`);
+      const { width } = await sharp(Buffer.from(await res.arrayBuffer())).metadata();
+      if (c.thumb !== 'ready' || !c.src?.startsWith('blob:') || c.width !== width)
+        t.fail(`${c.id}: thumbnail ${c.thumb} ${c.src} ${c.width} px, the service's is ${width} px`);
+    }
+    t.pass('every thumbnail loaded, the service’s own, at its width');
+    t.match(plain.got[0]!.text, /#1/);
+
+    await page.fill('#c-rerank-n', String(C_RERANK));
+    await page.check('#c-rerank');
+    await settleCollection(page, { query: C_QUERY, rerank: C_RERANK, n: C_TOP_K, thumbs: true });
+    const body = { collection: 'pics', query: C_QUERY, top_k: C_TOP_K, rerank: C_RERANK };
+    const rr = await sameAsApi(t, body, 're-ranked');
+    t.ok(
+      rr.got.slice(0, C_RERANK).every((c) => c.itm !== undefined && c.score === c.logit) &&
+        rr.got.slice(C_RERANK).every((c) => c.itm === undefined && c.score === c.itc),
+      'the first K by the match logit with both scores, the rest by ITC',
+    );
+    t.match(rr.got[0]!.text, /ITM\s*[\d.]+match logit -?[\d.]+itc/);
+    const thumbs = requests.filter((r) => r.url.includes('/v1/collections/pics/items/'));
+    t.equal(new Set(thumbs.map((r) => r.url)).size, thumbs.length, 'each thumbnail fetched once');
+    await screenshot(t, page, 'ui-collection.png');
+
+    await page.setViewportSize({ width: 390, height: 844 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    t.ok(overflow <= 0, `no sideways scrolling at 390 px (overflow ${overflow} px)`);
+    await page.setViewportSize({ width: 1180, height: 900 });
+  });
+
+  t.test('Collection: clicking a result searches by it ({"id"}), itself left out', async (t) => {
+    const third = (await collectionCards(page))[2]!.id;
+    await page.click(`#c-results > li:nth-child(3) button.like`);
+    await settleCollection(page, { query: `id:${third}`, rerank: 0, n: C_TOP_K, thumbs: true });
+    t.ok(await page.isHidden('#c-rerank-row'), 'no re-rank for an item against its own collection');
+    t.match(await page.textContent('#c-rerank-note'), /text query against images or an image query against texts/);
+    t.equal(await page.textContent('#c-chip-text'), `More like ${third}`);
+    const { got } = await sameAsApi(t, { collection: 'pics', query: { id: third }, top_k: C_TOP_K }, 'by item');
+    t.notOk(
+      got.some((c) => c.id === third),
+      'the item itself is not among its results',
+    );
+    // Source and metadata on demand.
+    await page.click('#c-results > li:first-child summary');
+    const hit = (await search({ collection: 'pics', query: { id: third }, top_k: 1 }))[0] as Hit & {
+      metadata: Record<string, unknown>;
+    };
+    const details = await page.textContent('#c-results > li:first-child details');
+    t.ok(details!.includes(hit.source!) && details!.includes(JSON.stringify(hit.metadata.kind)), 'source and metadata');
+  });
+
+  t.test('Collection: an image dropped on the page against captions, re-ranked; a metadata filter', async (t) => {
+    await page.selectOption('#collection-name', 'pics-texts');
+    const bytes = readFileSync(join(RETRIEVAL, C_IMAGE));
+    await page.evaluate(
+      ({ name, b64 }) => {
+        const data = new DataTransfer();
+        data.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], name, { type: 'image/jpeg' }));
+        document.dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
+      },
+      { name: C_IMAGE, b64: bytes.toString('base64') },
+    );
+    const query = { image: `data:image/jpeg;base64,${bytes.toString('base64')}` };
+    await settleCollection(page, { query: `image:${C_IMAGE}`, rerank: C_RERANK, n: C_TOP_K });
+    t.ok(await page.isVisible('#c-rerank-row'), 'the re-rank switch: an image against texts');
+    const body = { collection: 'pics-texts', query, top_k: C_TOP_K, rerank: C_RERANK };
+    const { got, want } = await sameAsApi(t, body, 'image against captions, re-ranked');
+    t.ok(
+      got.every((c, i) => c.text.includes(want[i]!.source!) && c.src === undefined),
+      'text items show their text, no picture',
+    );
+    // The captions of that image only: metadata field image = img05.jpg.
+    await page.selectOption('#c-filter-field', 'image');
+    await page.fill('#c-filter-value', C_IMAGE);
+    const filter = { image: C_IMAGE };
+    const n = ann.txt2img.filter((i) => ann.images[i] === C_IMAGE).length;
+    await settleCollection(page, { query: `image:${C_IMAGE}`, rerank: C_RERANK, n, filter: JSON.stringify(filter) });
+    const filtered = await sameAsApi(t, { ...body, filter }, 'filtered');
+    t.same(
+      filtered.got.map((c) => c.id).sort(),
+      ann.txt2img.flatMap((i, q) => (ann.images[i] === C_IMAGE ? [String(q)] : [])).sort(),
+      `only the captions of ${C_IMAGE}`,
+    );
+    await page.selectOption('#c-filter-field', '');
+  });
+
+  t.test('Collection: errors as the API words them: 409 model mismatch, 404 gone, 503 store down', async (t) => {
+    const worded = (res: { status: number; json: { error: { code: string; message: string } } }) =>
+      `${res.status} ${res.json.error.code}: ${res.json.error.message}`;
+    // Another model's collection: the image query stays, the service cannot search it.
+    await page.selectOption('#collection-name', 'ghost');
+    const shownMismatch = await collectionError(page);
+    const image = `data:image/jpeg;base64,${readFileSync(join(RETRIEVAL, C_IMAGE)).toString('base64')}`;
+    const ghost = { collection: 'ghost', query: { image }, top_k: C_TOP_K };
+    t.same(lastSearch(), ghost, 'the same image, against the other collection');
+    const mismatch = await postJson(`${server.url}/v1/search`, ghost);
+    t.equal(mismatch.status, 409);
+    t.equal(shownMismatch, worded(mismatch), '409 model_mismatch, as the API words it');
+    t.equal((await collectionCards(page)).length, 0, 'no results shown');
+
+    // A collection dropped while the page shows it.
+    await page.selectOption('#collection-name', 'doomed');
+    await settleCollection(page, { query: `image:${C_IMAGE}`, rerank: 0, n: 3, thumbs: true });
+    await store.drop('doomed');
+    await page.fill('#c-query', 'a dog');
+    const gone = await postJson(`${server.url}/v1/search`, {
+      collection: 'doomed',
+      query: 'a dog',
+      top_k: C_TOP_K,
+      rerank: C_RERANK,
+    });
+    t.equal(gone.status, 404);
+    t.equal(await collectionError(page), worded(gone), '404 collection_not_found, as the API words it');
+    t.same(lastSearch(), { collection: 'doomed', query: 'a dog', top_k: C_TOP_K, rerank: C_RERANK });
+
+    // A store that cannot be reached.
+    const ctx = await newContext();
+    t.teardown(() => ctx.close());
+    const other = await open(ctx, `${down.url}/`);
+    await other.page.waitForSelector('#model option', { state: 'attached' });
+    await other.page.click('label[for=mode-collection]');
+    const shown = await collectionError(other.page);
+    const res = await fetch(`${down.url}/v1/collections`);
+    const unavailable = {
+      status: res.status,
+      json: (await res.json()) as { error: { code: string; message: string } },
+    };
+    t.equal(unavailable.status, 503);
+    t.equal(shown, worded(unavailable), '503 store_unavailable, as the API words it');
+    t.match(shown, /^503 store_unavailable: store postgres:\/\/albef@127\.0\.0\.1:\d+\/albef is unavailable/);
+    t.same(
+      other.problems.filter((p) => !/status of 503/.test(p)),
+      [],
+    );
+  });
+
   t.test('nothing loaded from elsewhere, no CSP violation, no script error', async (t) => {
     const origins = new Set(requests.map((r) => new URL(r.url).origin).filter((o) => o !== 'null'));
     t.same([...origins].sort(), [server.url, files.url].sort(), 'only the service (and the pasted image URL)');
@@ -578,6 +959,22 @@ async function main() {
       cookies: document.cookie,
     }));
     t.same(storage, { local: 0, session: ['albef-embed.api-key'], cookies: '' }, 'sessionStorage only');
+    // The Collection view's thumbnails: fetched with the key (an <img> could not send it), shown as blobs.
+    await page.click('label[for=mode-collection]');
+    await page.waitForSelector('#collection-name option', { state: 'attached' });
+    await page.selectOption('#collection-name', 'pics');
+    await page.fill('#c-query', C_QUERY);
+    await settleCollection(page, { query: C_QUERY, rerank: 0, n: 24, thumbs: true });
+    const thumbs = requests.filter((r) => r.url.includes('/v1/collections/pics/items/'));
+    t.equal(thumbs.length, 24);
+    t.ok(
+      thumbs.every((r) => r.auth === 'Bearer ui-test-key'),
+      'every thumbnail request carries the key',
+    );
+    t.ok(
+      (await collectionCards(page)).every((c) => c.src?.startsWith('blob:') && c.width! > 0),
+      'shown from blob URLs',
+    );
     t.same(problems, []);
   });
 }

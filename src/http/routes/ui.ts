@@ -1,9 +1,10 @@
-// GET / and /ui/*: the web page that searches and classifies the user's own images through the API
-// (assets/ui/). The files are read once at start and served from memory with an ETag, revalidated on
-// each load (their names carry no hash), under a Content-Security-Policy that lets the page run only
-// its own scripts and styles and talk only to this service. The routes are open (no API key: the page
-// asks for one) and hidden from the OpenAPI document. Five small files known at start need no
-// @fastify/static: it would read them from disk per request and map paths this page does not have.
+// GET / and /ui/*: the web page that searches and classifies the user's own images, and searches the
+// store's collections, through the API (assets/ui/). The files are read once at start and served from
+// memory with an ETag, revalidated on each load (their names carry no hash), under a
+// Content-Security-Policy that lets the page run only its own scripts and styles and talk only to
+// this service. The routes are open (no API key: the page asks for one) and hidden from the OpenAPI
+// document. A handful of small files known at start need no @fastify/static: it would read them from
+// disk per request and map paths this page does not have.
 
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
