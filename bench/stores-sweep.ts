@@ -68,10 +68,11 @@ for (const kind of pgUrl ? [] : args.kinds.split(',')) {
   LANCE_ANN.index = index;
   LANCE_ANN.subVectors = (dim) => dim / Number(dimsPerSub ?? 4);
   const t0 = performance.now();
-  const info = await store.optimize(name);
+  const info = args['no-build'] ? await store.info(name) : await store.optimize(name);
   const build = (performance.now() - t0) / 1000;
-  const settings =
-    index === 'ivf_pq'
+  const settings = args.settings
+    ? args.settings.split(',').map((pair) => pair.split('/').map(Number))
+    : index === 'ivf_pq'
       ? [
           [20, 10],
           [32, 20],

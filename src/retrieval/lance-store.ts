@@ -72,7 +72,7 @@ export const LANCE_ANN: LanceAnnSettings = {
   partitions: (n) => Math.max(1, Math.min(4096, Math.round(Math.sqrt(n)))),
   subVectors: (dim) => (dim % 8 === 0 ? dim / 8 : dim % 4 === 0 ? dim / 4 : 1),
   nprobes: 48,
-  refineFactor: 20,
+  refineFactor: 40,
 };
 
 interface StoredSpec {
