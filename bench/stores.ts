@@ -7,6 +7,7 @@
 //     [--pg-url postgresql://…] [--pg-sizes 10000,100000] [--queries 100] [--dir /tmp/albef-bench-stores]
 //     [--out bench/results/stores.json]
 
+import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -17,9 +18,8 @@ import { openStore } from '../src/retrieval/open-store.js';
 import { PG_ANN } from '../src/retrieval/pg-store.js';
 import type { CollectionStore, StoredItem } from '../src/retrieval/store.js';
 import { percentile, round } from './stats.js';
+import { DIM, gaussian, pick } from './synthetic-vectors.js';
 
-const DIM = 256;
-const CENTRES = 1000;
 const K = 10;
 
 const { values: args } = parseArgs({
@@ -30,37 +30,10 @@ const { values: args } = parseArgs({
     queries: { type: 'string', default: '100' },
     dir: { type: 'string', default: '/tmp/albef-bench-stores' },
     out: { type: 'string', default: 'bench/results/stores.json' },
+    /** Keep the PostgreSQL collections (for bench/stores-sweep.ts). */
+    keep: { type: 'boolean', default: false },
   },
 });
-
-function gaussian(seed: number): () => number {
-  let a = seed >>> 0;
-  const uniform = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return (((x ^ (x >>> 14)) >>> 0) + 0.5) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
-}
-
-function normalise(v: Float32Array): Float32Array {
-  let n = 0;
-  for (const x of v) n += x * x;
-  const s = 1 / Math.sqrt(n);
-  for (let i = 0; i < v.length; i++) v[i]! *= s;
-  return v;
-}
-
-const centreRand = gaussian(1);
-const centres = Array.from({ length: CENTRES }, () => normalise(Float32Array.from({ length: DIM }, centreRand)));
-
-/** A centre plus noise of about the centre's length (within-cluster cosine ≈ 0.5), unit length. */
-function pick(rand: () => number): Float32Array {
-  const c = centres[Math.abs(Math.floor(rand() * 7919)) % CENTRES]!;
-  return normalise(Float32Array.from(c, (x) => x + rand() / 16));
-}
 
 interface SizeResult {
   store: string;
@@ -76,6 +49,21 @@ interface SizeResult {
   ann_p95_ms: number;
   ann_recall_at_10: number;
   rss_mb: number;
+  /** PostgreSQL only: the server processes' RSS (shared buffers counted once per process touching them). */
+  server_rss_mb?: number;
+}
+
+/** The local PostgreSQL server's resident memory (MB), when it runs here. */
+function postgresRss(): number | undefined {
+  try {
+    const kb = execFileSync('ps', ['-C', 'postgres', '-o', 'rss='], { encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean)
+      .reduce((n, line) => n + Number(line.trim()), 0);
+    return kb ? round(kb / 1024, 0) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
@@ -135,6 +123,7 @@ async function benchSize(store: CollectionStore, kind: string, size: number, que
     ann_p95_ms: round(ann.p95),
     ann_recall_at_10: round(overlap / (queries.length * K), 3),
     rss_mb: round(process.memoryUsage().rss / 2 ** 20, 0),
+    ...(kind === 'postgres' ? { server_rss_mb: postgresRss() } : {}),
   };
   console.error(JSON.stringify(result));
   return result;
@@ -200,7 +189,7 @@ async function main(): Promise<void> {
     const pg = await openStore(args['pg-url'], { autoIndexThreshold: 0 });
     for (const size of (args['pg-sizes'] ?? args.sizes).split(',').filter(Boolean).map(Number)) {
       await record(await benchSize(pg, 'postgres', size, queries));
-      await pg.drop(`bench-${size}`);
+      if (!args.keep) await pg.drop(`bench-${size}`);
     }
     await pg.close();
   } else {

@@ -282,6 +282,10 @@ export function storeSuite(t: Test, open: () => Promise<CollectionStore>): void 
       t.equal(rare.length, 5, 'a selective filter still returns every match');
     }
     t.ok(overlap / 50 >= 0.8, `recall@10 ${overlap / 50}`);
+    // Added after the index was built: found all the same.
+    const late = Float32Array.from({ length: dim }, (_, i) => (i % 2 ? 1 : -1));
+    await store.add('big', [{ id: 'late', source: 'late', vector: late }]);
+    t.equal((await store.search('big', late, { k: 3 }))[0]?.id, 'late', 'an item added after the index');
   });
 
   void t.test('list, drop, unknown collections', async (t) => {

@@ -58,6 +58,8 @@ const IN_CHUNK = 1000;
 
 /** ANN settings: see docs/stores.md for the recall and latency behind them. */
 export interface LanceAnnSettings {
+  /** ivf_pq: product-quantised codes, re-ranked on the full vectors; ivf_flat: full vectors per partition. */
+  index: 'ivf_pq' | 'ivf_flat';
   /** IVF partitions for n rows. */
   partitions(n: number): number;
   subVectors(dim: number): number;
@@ -66,10 +68,11 @@ export interface LanceAnnSettings {
 }
 
 export const LANCE_ANN: LanceAnnSettings = {
+  index: 'ivf_pq',
   partitions: (n) => Math.max(1, Math.min(4096, Math.round(Math.sqrt(n)))),
-  subVectors: (dim) => (dim % 4 === 0 ? dim / 4 : 1),
+  subVectors: (dim) => (dim % 8 === 0 ? dim / 8 : dim % 4 === 0 ? dim / 4 : 1),
   nprobes: 48,
-  refineFactor: 20,
+  refineFactor: 40,
 };
 
 interface StoredSpec {
@@ -287,9 +290,9 @@ export class LanceStore implements CollectionStore {
           .nearestTo(vector)
           .distanceType('cosine')
           .nprobes(LANCE_ANN.nprobes)
-          .refineFactor(LANCE_ANN.refineFactor)
           .limit(options.k)
           .select(columns);
+        if (LANCE_ANN.index === 'ivf_pq') query = query.refineFactor(LANCE_ANN.refineFactor);
         if (where) query = query.where(where);
         return readRows(await query.toArrow());
       }, name);
@@ -348,14 +351,12 @@ export class LanceStore implements CollectionStore {
   // ---- internals ----
 
   private async buildIndex(table: lancedb.Table, dim: number, count: number): Promise<void> {
-    await table.createIndex('vector', {
-      config: lancedb.Index.ivfPq({
-        distanceType: 'cosine',
-        numPartitions: LANCE_ANN.partitions(count),
-        numSubVectors: LANCE_ANN.subVectors(dim),
-      }),
-      replace: true,
-    });
+    const numPartitions = LANCE_ANN.partitions(count);
+    const config =
+      LANCE_ANN.index === 'ivf_flat'
+        ? lancedb.Index.ivfFlat({ distanceType: 'cosine', numPartitions })
+        : lancedb.Index.ivfPq({ distanceType: 'cosine', numPartitions, numSubVectors: LANCE_ANN.subVectors(dim) });
+    await table.createIndex('vector', { config, replace: true });
   }
 
   private async autoIndex(table: lancedb.Table, name: string): Promise<void> {

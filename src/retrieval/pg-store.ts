@@ -45,7 +45,7 @@ import {
 export const PG_MIN_ANN_ROWS = 1024;
 
 /** HNSW settings: see docs/stores.md for the recall and latency behind them. */
-export const PG_ANN = { m: 16, efConstruction: 64, efSearch: 100 };
+export const PG_ANN = { m: 16, efConstruction: 128, efSearch: 400 };
 
 export interface PgStoreOptions extends StoreOptions {
   /** Connections in the pool (default 4). */
