@@ -103,10 +103,10 @@ export function storeSuite(t: Test, open: () => Promise<CollectionStore>): void 
     t.equal(info.store, store.description);
     const again = await store.create(spec('photos'));
     t.equal(again.createdAt, info.createdAt, 'the same collection, not a new one');
-    await t.rejects(store.create(spec('photos', { modelSha256: SHA_B })), { code: 'collection_conflict', status: 409 });
-    await t.rejects(store.create(spec('photos', { dim: 16 })), { code: 'collection_conflict', status: 409 });
-    await t.rejects(store.create(spec('Photos')), { code: 'invalid_collection_name', status: 400 });
-    await t.rejects(store.create(spec('a b')), { code: 'invalid_collection_name', status: 400 });
+    await t.rejects(store.create(spec('photos', { modelSha256: SHA_B })), { code: 'collection_conflict' });
+    await t.rejects(store.create(spec('photos', { dim: 16 })), { code: 'collection_conflict' });
+    await t.rejects(store.create(spec('Photos')), { code: 'invalid_collection_name' });
+    await t.rejects(store.create(spec('a b')), { code: 'invalid_collection_name' });
     await t.rejects(store.create(spec("x'; drop table y; --")), { code: 'invalid_collection_name' });
   });
 
@@ -132,16 +132,14 @@ export function storeSuite(t: Test, open: () => Promise<CollectionStore>): void 
           good,
           { id: 'bad', source: 's', metadata: metadata as never, vector: new Float32Array(DIM) },
         ]),
-        { code: 'invalid_metadata', status: 400, index: 1 },
+        { code: 'invalid_metadata', index: 1 },
       );
     }
     await t.rejects(store.add('photos', [{ ...good, vector: new Float32Array(DIM + 1) }]), {
       code: 'dimension_mismatch',
-      status: 400,
     });
     await t.rejects(store.add('photos', [{ ...good, vector: Float32Array.from({ length: DIM }, () => NaN) }]), {
       code: 'invalid_item',
-      status: 400,
     });
     t.notOk((await store.present('photos', ['fresh'])).has('fresh'), 'nothing of a refused batch was stored');
   });
@@ -181,7 +179,7 @@ export function storeSuite(t: Test, open: () => Promise<CollectionStore>): void 
       expectedOrder(f).map((e) => e.id),
     );
     await t.rejects(store.search('photos', new Float32Array(DIM + 1), { k: 3 }), { code: 'dimension_mismatch' });
-    await t.rejects(store.search('photos', Float32Array.from(QUERY), { k: 0 }), { code: 'bad_request', status: 400 });
+    await t.rejects(store.search('photos', Float32Array.from(QUERY), { k: 0 }), { code: 'bad_request' });
   });
 
   void t.test('filters: equality on metadata fields, before the top k', async (t) => {
@@ -215,7 +213,6 @@ export function storeSuite(t: Test, open: () => Promise<CollectionStore>): void 
     t.ok(few.length >= 3);
     await t.rejects(store.search('photos', q, { k: 5, filter: { size: 'big' } }), {
       code: 'invalid_filter',
-      status: 400,
     });
     await t.rejects(store.search('photos', q, { k: 5, filter: { color: ['red'] } as never }), {
       code: 'invalid_filter',
@@ -303,7 +300,7 @@ export function storeSuite(t: Test, open: () => Promise<CollectionStore>): void 
       (await store.list()).map((c) => c.name),
       ['photos'],
     );
-    const notFound = { code: 'collection_not_found', status: 404 };
+    const notFound = { code: 'collection_not_found' };
     await t.rejects(store.info('big'), notFound);
     await t.rejects(store.drop('big'), notFound);
     await t.rejects(store.add('big', []), notFound);

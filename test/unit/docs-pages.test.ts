@@ -33,3 +33,22 @@ t.test("docs/cli.md is generated from every command's --help", async (t) => {
   t.match(readme, '(docs/cli.md)', 'README.md links docs/cli.md');
   t.match(page('api.md'), '(cli.md)', 'docs/api.md links docs/cli.md');
 });
+
+t.test('the collection codes answer with the statuses the store contract says', async (t) => {
+  const want: Record<string, number> = {
+    collection_not_found: 404,
+    collection_conflict: 409,
+    invalid_collection_name: 400,
+    invalid_metadata: 400,
+    invalid_item: 400,
+    dimension_mismatch: 400,
+    invalid_filter: 400,
+    store_unavailable: 503,
+    model_mismatch: 409,
+    rerank_unavailable: 400,
+    item_not_found: 404,
+    source_unavailable: 502,
+  };
+  for (const [code, status] of Object.entries(want))
+    t.equal(ERROR_TABLE[code as keyof typeof ERROR_TABLE].status, status, code);
+});

@@ -29,7 +29,7 @@ t.test('the directory gone: store_unavailable, and back: works', async (t) => {
   await store.add('c', [{ id: 'a', source: 'a', vector: Float32Array.of(1, 0) }]);
   await store.ping();
   await rename(where, `${where}-away`);
-  const unavailable = { code: 'store_unavailable', status: 503 };
+  const unavailable = { code: 'store_unavailable' };
   await t.rejects(store.ping(), unavailable);
   await t.rejects(store.info('c'), unavailable);
   await t.rejects(store.list(), unavailable);
