@@ -34,7 +34,7 @@ import { CAPTIONS, rawImageTower, rawTextTower, sweep, type CeilingPoint } from 
 import { lineChart, type Series } from './charts.js';
 import { closedLoop, type LoadResult, type RequestSpec } from './load.js';
 import { benchEval, evalTable, type EvalBench } from './eval.js';
-import { benchRetrieval, retrievalTable, type RetrievalBench } from './retrieval-service.js';
+import { benchRetrieval, retrievalTable, type RetrievalBench } from './collections.js';
 import { benchRerank, rerankTable, type RerankResult } from './rerank.js';
 import { benchDecode, decodeTable, type DecodeResult } from './decode.js';
 import { multipartImage, rssMB, stageTimings, startService } from './service.js';
@@ -53,7 +53,7 @@ const { values } = parseArgs({
     'rerank-only': { type: 'boolean', default: false },
     // Only `albef-embed eval` (bench/eval.ts).
     'eval-only': { type: 'boolean', default: false },
-    // Only collections (bench/retrieval-service.ts).
+    // Only collections (bench/collections.ts).
     'retrieval-only': { type: 'boolean', default: false },
     // Only image decoding + resizing: standalone, in the service, and Pillow (bench/decode.ts).
     'decode-only': { type: 'boolean', default: false },

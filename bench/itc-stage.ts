@@ -3,9 +3,9 @@
 // the cosine matrix) against the naive layout (the full float32 matrix, then top-k of its rows and
 // columns). One variant per process, so that each peak RSS is its own.
 //
-//   node --import=./kit/ts-loader.mjs bench/retrieval.ts --variant blocked [--block 64]
-//   node --import=./kit/ts-loader.mjs bench/retrieval.ts --variant naive
-//   node --import=./kit/ts-loader.mjs bench/retrieval.ts --images 1000 --texts 5000 --k 128   # Flickr30K
+//   node --import=./kit/ts-loader.mjs bench/itc-stage.ts --variant blocked [--block 64]
+//   node --import=./kit/ts-loader.mjs bench/itc-stage.ts --variant naive
+//   node --import=./kit/ts-loader.mjs bench/itc-stage.ts --images 1000 --texts 5000 --k 128   # Flickr30K
 
 import { parseArgs } from 'node:util';
 import { itcStage, similarityMatrix, topKColumns, topKRows, type Vectors } from '../src/retrieval/candidates.js';
