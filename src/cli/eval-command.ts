@@ -33,7 +33,7 @@ Options:
   --work DIR         where the work is kept, so that a rerun resumes (default
                      .albef-eval/<annotation>-<model>-k<N>); removed after a complete run
   --keep-work        keep the work directory after a complete run
-  --pairs-per-run N  most image–text pairs per fusion inference (default 128)
+  --pairs-per-run N  most image–text pairs per fusion inference (default 64, measured best)
 `;
 
 export async function evalCommand(argv: string[]): Promise<void> {
@@ -58,7 +58,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
   await inputFolder(values['image-root'], '--image-root');
   if (values.out) await outputFile(values.out);
   const kTest = intOption(values['k-test'], '--k-test', MIN_K_TEST) ?? 128;
-  const pairsPerRun = intOption(values['pairs-per-run'], '--pairs-per-run') ?? 128;
+  const pairsPerRun = intOption(values['pairs-per-run'], '--pairs-per-run') ?? 64;
   const annBytes = await readFile(values.ann);
   const annotations = parseAnnotations(annBytes.toString('utf8'), { source: values.ann });
 

@@ -128,7 +128,7 @@ export async function evaluateRetrievalInDetail(
     pairsOf,
     imageTokens,
     vision.dim,
-    o.pairsPerRun ?? 128,
+    o.pairsPerRun ?? 64,
     progress,
   );
   const lookup = pairLookup(logits);
