@@ -41,11 +41,15 @@ Options:
 ${STORE_OPTION_HELP}
   --image-root DIR     with --ann: the folder its image paths are relative to
   --metadata FILE      JSON lines {"id": …, more fields}: every field but id becomes the item's metadata
-  --batch N            items per inference batch and store write (default 16)
+  --batch N            items per inference batch and store write (default 16 images, 256 texts)
   --shard I/N          index shard I of N (0 … N-1): the items whose sha256(id) mod N is I
   --shards N           the same, with I from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)
   --no-caption-cleanup texts as given (ALBEF's pre_caption is on by default)
 `;
+
+/** Items per batch unless --batch says: the image tower's queue, and whole text batches of 64 per write. */
+const IMAGE_BATCH = 16;
+const TEXT_BATCH = 256;
 
 interface Target {
   collection: string;
@@ -88,7 +92,7 @@ export function parseIndexArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     ...values,
     model: values.model,
     collection: values.collection,
-    batch: intOption(values.batch, '--batch') ?? 16,
+    batch: intOption(values.batch, '--batch'),
     shard: parseShard(values.shard, values.shards, env),
     store: storeSpec(values.store, env),
   };
@@ -133,8 +137,9 @@ export async function indexCommand(argv: string[]): Promise<void> {
     store: '',
     // The operator's own list: image URLs on the local network are theirs to index.
     allowPrivateUrls: true,
-    maxItems: Math.max(batch, 1),
-    maxQueueImages: Math.max(64, batch),
+    maxItems: Math.max(batch ?? TEXT_BATCH, 1),
+    maxQueueImages: Math.max(64, batch ?? IMAGE_BATCH),
+    maxQueueTexts: Math.max(1024, batch ?? TEXT_BATCH),
     requestTimeoutMs: 600_000,
   });
   const store = await openStore(spec);
@@ -171,7 +176,7 @@ async function indexTarget(
   target: Target,
   embedder: Parameters<typeof indexItems>[0],
   shard: Shard | undefined,
-  o: { batch: number; captionCleanup: boolean; signal: AbortSignal },
+  o: { batch: number | undefined; captionCleanup: boolean; signal: AbortSignal },
 ): Promise<number> {
   const model = embedder.model();
   const progress = indexProgress(target.collection);
@@ -179,7 +184,7 @@ async function indexTarget(
     collection: target.collection,
     modality: target.modality,
     ...(target.root !== undefined ? { root: target.root } : {}),
-    batch: o.batch,
+    batch: o.batch ?? (target.modality === 'text' ? TEXT_BATCH : IMAGE_BATCH),
     captionCleanup: o.captionCleanup,
     onProgress: progress,
     signal: o.signal,

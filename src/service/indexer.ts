@@ -47,7 +47,7 @@ export interface IndexOptions {
   modality: Modality;
   /** Image collections: the folder `source` paths are relative to (absolute). */
   root?: string;
-  /** Items per tower batch and store write. */
+  /** Items per tower batch and store write (the CLI's default: 16 images, 256 texts). */
   batch: number;
   /** Texts: ALBEF's pre_caption clean-up (on by default everywhere). */
   captionCleanup: boolean;
@@ -114,8 +114,11 @@ export async function indexItems(
     }
   };
 
+  // Each batch's write goes on while the next batch runs through its tower (one write in flight,
+  // in order): the tower is the ceiling, the store's commit should not add to it.
+  let writing: Promise<void> = Promise.resolve();
   for (let at = 0; at < todo.length; at += o.batch) {
-    o.signal?.throwIfAborted();
+    if (o.signal?.aborted) break;
     const batch = todo.slice(at, at + o.batch);
     const vectors = await embedBatch(batch);
     const ok: StoredItem[] = [];
@@ -127,9 +130,15 @@ export async function indexItems(
       }
       ok.push({ id: item.id, source: item.source, vector: v, ...(item.metadata ? { metadata: item.metadata } : {}) });
     });
-    if (ok.length) result.added += (await store.add(o.collection, ok)).added;
-    report(Math.min(at + o.batch, todo.length));
+    await writing;
+    const done = Math.min(at + o.batch, todo.length);
+    writing = (async () => {
+      if (ok.length) result.added += (await store.add(o.collection, ok)).added;
+      report(done);
+    })();
   }
+  await writing;
+  o.signal?.throwIfAborted();
   return result;
 }
 
