@@ -5,14 +5,15 @@
 import { UsageError } from '../core/errors.js';
 import { exportCollection, type ExportFormat } from '../retrieval/export.js';
 import { openStore } from '../retrieval/open-store.js';
-import type { CollectionInfo, CollectionStore } from '../retrieval/store.js';
+import type { CollectionStore } from '../retrieval/store.js';
+import { describeCollection } from '../http/routes/collections.js';
 import { log, oneOf, outputFile, parse } from './args.js';
 import { storeSpec, STORE_OPTION_HELP } from './store-option.js';
 
 export const COLLECTIONS_USAGE = `
 Usage: albef-embed collections [--store S] list | info NAME | drop NAME | optimize NAME
 
-  list           every collection: name, model, modality, count, dim, index, store (JSON)
+  list           every collection: name, model, modality, count, dim, index, store, metadata_fields (JSON)
   info NAME      one collection, with its metadata fields and root (JSON)
   drop NAME      delete it and its items
   optimize NAME  build (or refresh) its ANN index and compact it; small collections are searched
@@ -37,16 +38,6 @@ Options:
 ${STORE_OPTION_HELP}
 `;
 
-const shown = (c: CollectionInfo) => ({
-  name: c.name,
-  model: c.model,
-  modality: c.modality,
-  count: c.count,
-  dim: c.dim,
-  index: c.index,
-  store: c.store,
-});
-
 async function withStore<T>(spec: string, run: (store: CollectionStore) => Promise<T>): Promise<T> {
   const store = await openStore(spec);
   try {
@@ -69,15 +60,14 @@ export async function collectionsCommand(argv: string[]): Promise<void> {
   await withStore(storeSpec(values.store), async (store) => {
     switch (action) {
       case 'list':
-        return out((await store.list()).map(shown));
+        return out((await store.list()).map(describeCollection));
       case 'info': {
         const c = await store.info(name!);
         return out({
-          ...shown(c),
+          ...describeCollection(c),
           model_sha256: c.modelSha256,
           root: c.root,
           created_at: c.createdAt,
-          metadata_fields: c.metadataFields,
         });
       }
       case 'drop':
@@ -87,7 +77,7 @@ export async function collectionsCommand(argv: string[]): Promise<void> {
         const started = Date.now();
         const c = await store.optimize(name!);
         log(`${name}: index ${c.index} over ${c.count} items in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-        return out(shown(c));
+        return out(describeCollection(c));
       }
     }
   });

@@ -12,7 +12,8 @@ import { errorResponses } from '../errors.js';
 import { ref } from '../schemas/common.js';
 import { CollectionInfo as CollectionInfoSchema, CollectionList, type CollectionInfoT } from '../schemas/search.js';
 
-const describe = (c: CollectionInfo): CollectionInfoT => ({
+/** A collection in the shape GET /v1/collections answers (and `albef-embed collections` prints). */
+export const describeCollection = (c: CollectionInfo): CollectionInfoT => ({
   name: c.name,
   model: c.model,
   modality: c.modality,
@@ -35,7 +36,7 @@ export const collectionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: ref(CollectionList), ...errorResponses(401, 503) },
       },
     },
-    async () => ((await (await store())?.list()) ?? []).map(describe),
+    async () => ((await (await store())?.list()) ?? []).map(describeCollection),
   );
   app.get(
     '/v1/collections/:name',
@@ -51,7 +52,7 @@ export const collectionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (req) => {
       const s = await store();
       if (!s) throw new CollectionNotFoundError(req.params.name);
-      return describe(await s.info(req.params.name));
+      return describeCollection(await s.info(req.params.name));
     },
   );
   app.get(
