@@ -13,7 +13,10 @@ COPY src ./src
 COPY assets ./assets
 # The CPU binaries ship in onnxruntime-node; its install script would only download CUDA libraries.
 # package.json's allowScripts denies it on npm >= 11.19; this image's npm 10 reads the variable instead.
-RUN ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund && npm prune --omit=dev --no-audit --no-fund
+# LanceDB's optional transformers.js embedder (333 MB with its ONNX Runtime for the web) is imported
+# only by an embedding function this service never uses (test/process/deploy.test.ts checks).
+RUN ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund && npm prune --omit=dev --no-audit --no-fund \
+ && rm -rf node_modules/@huggingface node_modules/onnxruntime-web
 
 FROM build AS models
 ARG BAKE_MODEL=""

@@ -133,11 +133,13 @@ export function rawTextTower(
   tokenize: (s: string) => number[],
   sessions = 1,
   provider: Provider = 'cpu',
+  /** The texts batches are made of, in turn (their lengths set the cost). */
+  texts: readonly string[] = CAPTIONS,
 ): Promise<RawTower> {
   return rawTower(
     join(modelDir, 'text.onnx'),
     (batch) => {
-      const rows = Array.from({ length: batch }, (_, i) => tokenize(CAPTIONS[i % CAPTIONS.length]!));
+      const rows = Array.from({ length: batch }, (_, i) => tokenize(texts[i % texts.length]!));
       const len = Math.max(...rows.map((r) => r.length));
       const ids = new BigInt64Array(batch * len);
       const mask = new BigInt64Array(batch * len);

@@ -37,7 +37,8 @@ import { benchEval, evalTable, type EvalBench } from './eval.js';
 import { benchRetrieval, retrievalTable, type RetrievalBench } from './collections.js';
 import { benchRerank, rerankTable, type RerankResult } from './rerank.js';
 import { benchDecode, decodeTable, type DecodeResult } from './decode.js';
-import { multipartImage, rssMB, stageTimings, startService } from './service.js';
+import { mainThreadCpuMs, multipartImage, rssMB, stageTimings, startService } from './service.js';
+import { measureHttpFloor, type HttpFloor } from './http-floor.js';
 import { mean, round } from './stats.js';
 
 const { values } = parseArgs({
@@ -81,6 +82,8 @@ const rounds = quick ? 1 : Number(values.rounds);
 // (image batches are capped at 2; text batches form from whatever queued during the last one).
 const PAIRED_IMAGE_CONCURRENCY = 8;
 const PAIRED_TEXT_CONCURRENCY = 64;
+// The same texts in flight sent 8 to a request: what batching on the client side leaves of the overhead.
+const TEXTS_PER_REQUEST = 8;
 const photo = readFileSync(join(PACKAGE_ROOT, 'test', 'fixtures', 'images', 'photo.jpg')); // 640×480 JPEG
 const log = (m: string): void => void process.stderr.write(`bench: ${m}\n`);
 
@@ -113,8 +116,18 @@ interface PrecisionResult {
   rssWarmMB: number;
   rssAfterLoadMB: number;
   stages: Record<string, { seconds: number; count: number }>;
-  ratios: { imageServiceVsCeiling: number; textServiceVsCeiling: number; singleTextLatencyOverheadMs: number };
+  ratios: {
+    imageServiceVsCeiling: number;
+    textServiceVsCeiling: number;
+    textsPerRequestServiceVsCeiling: number;
+    singleTextLatencyOverheadMs: number;
+    /** One text per request, with no CPU spent on HTTP beyond the bare node:http floor. */
+    textBoundAtHttpFloor: number;
+  };
   clientCpuMsPerTextRequest: number;
+  /** The service's main thread (HTTP, JSON, tokenizing, batching), per one-text request; null off Linux. */
+  mainThreadCpuMsPerTextRequest: number | null;
+  httpFloor: HttpFloor;
   exitCode: number | null;
 }
 
@@ -141,6 +154,16 @@ async function benchPrecision(precision: string): Promise<PrecisionResult> {
     body: Buffer.from(JSON.stringify({ text })),
   }));
   const textRequest = (i: number): RequestSpec => textSpecs[i % textSpecs.length]!;
+  const multiSpecs: RequestSpec[] = CAPTIONS.map((_, i) => ({
+    path: '/embed/text',
+    headers: { 'content-type': 'application/json' },
+    body: Buffer.from(
+      JSON.stringify({
+        texts: Array.from({ length: TEXTS_PER_REQUEST }, (_, j) => CAPTIONS[(i + j) % CAPTIONS.length]),
+      }),
+    ),
+  }));
+  const multiRequest = (i: number): RequestSpec => multiSpecs[i % multiSpecs.length]!;
   const mp = multipartImage(photo, 'photo.jpg');
   const imageSpec: RequestSpec = { path: '/embed/image', headers: mp.headers, body: mp.body };
   const imageRequest = (): RequestSpec => imageSpec;
@@ -180,11 +203,13 @@ async function benchPrecision(precision: string): Promise<PrecisionResult> {
     imageService: [] as number[],
     textRaw: [] as number[],
     textService: [] as number[],
+    textMultiService: [] as number[],
     b1Ms: [] as number[],
     c1P50Ms: [] as number[],
   };
   let clientCpuMs = 0;
   let clientRequests = 0;
+  let mainCpuMs = 0;
   for (let r = 0; r < rounds; r++) {
     slices.imageRaw.push((await rawImage.measure(imageBatch, base / 2)).itemsPerSecond);
     // At least 60 images per slice: a closed loop counts whole completions.
@@ -202,18 +227,30 @@ async function benchPrecision(precision: string): Promise<PrecisionResult> {
     );
     slices.textRaw.push((await rawText.measure(textBatch, base / 4)).itemsPerSecond);
     const cpu0 = process.cpuUsage();
+    const main0 = mainThreadCpuMs(svc.child.pid!);
     const t = await closedLoop(svc.origin, textRequest, PAIRED_TEXT_CONCURRENCY, base / 2, 1);
     const cpu = process.cpuUsage(cpu0);
+    const main1 = mainThreadCpuMs(svc.child.pid!);
     clientCpuMs += (cpu.user + cpu.system) / 1000;
     clientRequests += t.sent;
+    if (main0 !== undefined && main1 !== undefined) mainCpuMs += main1 - main0;
     slices.textService.push(t.throughput);
+    const m = await closedLoop(svc.origin, multiRequest, PAIRED_TEXT_CONCURRENCY / TEXTS_PER_REQUEST, base / 2, 1);
+    slices.textMultiService.push(round(m.throughput * TEXTS_PER_REQUEST, 1));
     slices.b1Ms.push((await rawText.measure(1, base / 5)).msPerRun);
     slices.c1P50Ms.push((await closedLoop(svc.origin, textRequest, 1, base / 3, 0.5)).p50);
     log(
-      `  round ${r + 1}: images ${slices.imageService.at(-1)} vs ${slices.imageRaw.at(-1)}/s, texts ${slices.textService.at(-1)} vs ${slices.textRaw.at(-1)}/s, single text ${slices.c1P50Ms.at(-1)} vs ${slices.b1Ms.at(-1)} ms`,
+      `  round ${r + 1}: images ${slices.imageService.at(-1)} vs ${slices.imageRaw.at(-1)}/s, texts ${slices.textService.at(-1)} (${slices.textMultiService.at(-1)} sent ${TEXTS_PER_REQUEST} a request) vs ${slices.textRaw.at(-1)}/s, single text ${slices.c1P50Ms.at(-1)} vs ${slices.b1Ms.at(-1)} ms`,
     );
   }
   await Promise.all([rawImage.release(), rawText.release()]);
+  log(`${precision}: bare node:http server under the same text load`);
+  const httpFloor = await measureHttpFloor(textSpecs, PAIRED_TEXT_CONCURRENCY, base / 2);
+  // The raw session keeps every core busy: a text costs cores / rate of CPU there, and a request's
+  // HTTP CPU, spread over the same cores, adds to its time at best without slowing the session.
+  const rawTextMs = 1000 / mean(slices.textRaw);
+  const textBoundAtHttpFloor =
+    rawTextMs / (rawTextMs + (httpFloor.serverCpuMs + httpFloor.clientCpuMs) / cpus().length);
   const stages = await stageTimings(svc.origin);
   const exitCode = await svc.stop();
 
@@ -234,6 +271,14 @@ async function benchPrecision(precision: string): Promise<PrecisionResult> {
       raw: slices.textRaw,
       perRound: spread(slices.textService, slices.textRaw),
     },
+    textsPerRequest: {
+      concurrency: PAIRED_TEXT_CONCURRENCY / TEXTS_PER_REQUEST,
+      textsPerRequest: TEXTS_PER_REQUEST,
+      batch: textBatch,
+      service: slices.textMultiService,
+      raw: slices.textRaw,
+      perRound: spread(slices.textMultiService, slices.textRaw),
+    },
     singleText: { serviceP50Ms: slices.c1P50Ms, rawB1Ms: slices.b1Ms },
   };
   return {
@@ -250,9 +295,17 @@ async function benchPrecision(precision: string): Promise<PrecisionResult> {
     ratios: {
       imageServiceVsCeiling: round(mean(slices.imageService) / mean(slices.imageRaw), 3),
       textServiceVsCeiling: round(mean(slices.textService) / mean(slices.textRaw), 3),
+      textsPerRequestServiceVsCeiling: round(mean(slices.textMultiService) / mean(slices.textRaw), 3),
+      textBoundAtHttpFloor: round(textBoundAtHttpFloor, 3),
       singleTextLatencyOverheadMs: round(mean(slices.c1P50Ms) - mean(slices.b1Ms), 2),
     },
     clientCpuMsPerTextRequest: round(clientCpuMs / Math.max(1, clientRequests), 3),
+    mainThreadCpuMsPerTextRequest: mainCpuMs ? round(mainCpuMs / Math.max(1, clientRequests), 3) : null,
+    httpFloor: {
+      requestsPerSecond: httpFloor.requestsPerSecond,
+      serverCpuMs: round(httpFloor.serverCpuMs, 3),
+      clientCpuMs: round(httpFloor.clientCpuMs, 3),
+    },
     exitCode,
   };
 }
@@ -280,6 +333,7 @@ interface Paired {
   rounds: number;
   image: PairedTower;
   text: PairedTower;
+  textsPerRequest: PairedTower & { textsPerRequest: number };
   singleText: { serviceP50Ms: number[]; rawB1Ms: number[] };
 }
 
@@ -344,6 +398,19 @@ function table(results: PrecisionResult[]): string {
     `service / ceiling, texts (same, service c${PAIRED_TEXT_CONCURRENCY})`,
     (r) =>
       `${(r.ratios.textServiceVsCeiling * 100).toFixed(1)} % (b${r.paired.text.batch}; ${r.paired.text.perRound.map((x) => Math.round(x * 100)).join('/')})`,
+  );
+  row(
+    `service / ceiling, texts sent ${TEXTS_PER_REQUEST} a request (same, service c${PAIRED_TEXT_CONCURRENCY / TEXTS_PER_REQUEST})`,
+    (r) =>
+      `${(r.ratios.textsPerRequestServiceVsCeiling * 100).toFixed(1)} % (${r.paired.textsPerRequest.perRound.map((x) => Math.round(x * 100)).join('/')})`,
+  );
+  row(
+    'CPU per one-text request (ms): service main thread · bare node:http server · load generator',
+    (r) => `${r.mainThreadCpuMsPerTextRequest ?? '–'} · ${r.httpFloor.serverCpuMs} · ${r.httpFloor.clientCpuMs}`,
+  );
+  row(
+    'one text per request: best service / ceiling with only the bare node:http CPU',
+    (r) => `${(r.ratios.textBoundAtHttpFloor * 100).toFixed(1)} %`,
   );
   row('single text: service c1 p50 − raw b1 (ms, interleaved)', (r) => r.ratios.singleTextLatencyOverheadMs);
   row('load generator CPU per text request (ms, same 2 cores)', (r) => r.clientCpuMsPerTextRequest);

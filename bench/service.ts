@@ -56,6 +56,19 @@ export async function startService(modelDir: string, extraArgs: string[] = []): 
   };
 }
 
+/**
+ * CPU ms spent so far by a process's main thread (the HTTP side of the service; ONNX Runtime, the
+ * decoders and the session runner have threads of their own), from Linux /proc; undefined elsewhere.
+ */
+export function mainThreadCpuMs(pid: number): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10; // utime + stime, in 100 Hz ticks
+  } catch {
+    return undefined;
+  }
+}
+
 /** Resident set size of a process in MB (Linux /proc). */
 export function rssMB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');

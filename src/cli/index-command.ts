@@ -10,7 +10,7 @@ import { readAnnotations, resolveImagePaths } from '../retrieval/annotations.js'
 import { openStore } from '../retrieval/open-store.js';
 import type { CollectionStore } from '../retrieval/store.js';
 import { resolveConfig } from '../service/config.js';
-import { annotationItems, indexItems, type IndexItem, type IndexProgress } from '../service/indexer.js';
+import { annotationItems, DEFAULT_BATCH, indexItems, type IndexItem, type IndexProgress } from '../service/indexer.js';
 import type { Modality } from '../retrieval/store.js';
 import { inputFile, inputFolder, intOption, log, parse } from './args.js';
 import { collectImagesUnder, collectTexts } from './batch-embed.js';
@@ -47,9 +47,8 @@ ${STORE_OPTION_HELP}
   --no-caption-cleanup texts as given (ALBEF's pre_caption is on by default)
 `;
 
-/** Items per batch unless --batch says: the image tower's queue, and whole text batches of 64 per write. */
-const IMAGE_BATCH = 16;
-const TEXT_BATCH = 256;
+const IMAGE_BATCH = DEFAULT_BATCH.image;
+const TEXT_BATCH = DEFAULT_BATCH.text;
 
 interface Target {
   collection: string;

@@ -22,6 +22,9 @@ export interface IndexItem {
   file?: string;
 }
 
+/** Items per batch unless told otherwise: the image tower's queue; whole text batches of 64, four per store write. */
+export const DEFAULT_BATCH: Readonly<Record<Modality, number>> = { image: 16, text: 256 };
+
 export interface IndexFailure {
   id: string;
   code: string;

@@ -27,6 +27,37 @@ const app = await buildApp(resolveConfig({ logLevel: 'silent' }), { logger: fals
 await app.ready();
 t.teardown(() => app.close());
 
+// The images delete LanceDB's optional transformers.js embedder (333 MB): a collection is created,
+// filled and searched, and none of its files (nor ONNX Runtime for the web) was ever loaded.
+t.test('LanceDB works without its optional transformers.js embedder, which the images delete', async (t) => {
+  const script = `
+    const { mkdtempSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const { createRequire } = await import('node:module');
+    const { openStore } = await import(${JSON.stringify(join(PACKAGE_ROOT, 'src', 'retrieval', 'open-store.ts'))});
+    const store = await openStore(join(mkdtempSync(join(tmpdir(), 'albef-lance-')), 's'));
+    await store.create({ name: 'c', model: 'm', modelSha256: 'a'.repeat(64), modality: 'text', dim: 4 });
+    await store.add('c', [{ id: 'x', source: 'x', vector: new Float32Array([1, 0, 0, 0]) }]);
+    const hits = await store.search('c', new Float32Array([1, 0, 0, 0]), { k: 1 });
+    await store.close();
+    const loaded = Object.keys(createRequire(import.meta.url).cache);
+    console.log(JSON.stringify({ hits: hits.map((h) => h.id), lance: loaded.some((f) => f.includes('@lancedb')),
+      unwanted: loaded.filter((f) => /@huggingface|onnxruntime-web/.test(f)) }));`;
+  const r = spawnSync(process.execPath, ['--import=./kit/ts-loader.mjs', '--input-type=module', '-e', script], {
+    cwd: PACKAGE_ROOT,
+    encoding: 'utf8',
+  });
+  t.equal(r.status, 0, r.stderr);
+  t.same(JSON.parse(r.stdout.trim().split('\n').at(-1)!), { hits: ['x'], lance: true, unwanted: [] });
+  for (const file of ['Dockerfile', 'Dockerfile.gpu'])
+    t.match(
+      readFileSync(join(PACKAGE_ROOT, file), 'utf8'),
+      /npm prune --omit=dev[^\n]*\\\n && rm -rf node_modules\/@huggingface node_modules\/onnxruntime-web\n/,
+      `${file} deletes it after pruning`,
+    );
+});
+
 for (const file of ['Dockerfile', 'Dockerfile.gpu']) {
   t.test(file, async (t) => {
     const text = readFileSync(join(PACKAGE_ROOT, file), 'utf8');
