@@ -103,6 +103,7 @@ export function storeSuite(t: Test, open: () => Promise<CollectionStore>): void 
     t.equal(info.store, store.description);
     const again = await store.create(spec('photos'));
     t.equal(again.createdAt, info.createdAt, 'the same collection, not a new one');
+    t.same(await store.spec('photos'), spec('photos'), 'spec: what it was created with, nothing more');
     await t.rejects(store.create(spec('photos', { modelSha256: SHA_B })), { code: 'collection_conflict' });
     await t.rejects(store.create(spec('photos', { dim: 16 })), { code: 'collection_conflict' });
     await t.rejects(store.create(spec('Photos')), { code: 'invalid_collection_name' });
@@ -309,6 +310,7 @@ export function storeSuite(t: Test, open: () => Promise<CollectionStore>): void 
     await t.rejects(store.search('big', new Float32Array(32), { k: 1 }), notFound);
     await t.rejects(store.optimize('big'), notFound);
     await t.rejects(store.info('never-made'), notFound);
+    await t.rejects(store.spec('never-made'), notFound);
     // A dropped name can be created again, empty.
     const again = await store.create(spec('big', { dim: 4 }));
     t.equal(again.count, 0);

@@ -93,8 +93,6 @@ export const ERROR_TABLE: Record<ServiceErrorCode, ErrorEntry> = {
   path_outside_root: { status: 400, when: "a relative path that would leave its root (a collection's image folder)" },
 };
 
-export const statusOf = (code: ServiceErrorCode): number => ERROR_TABLE[code].status;
-
 /** The codes a status stands for, for the OpenAPI document's response descriptions. */
 export function describeStatus(status: number): string {
   const codes = Object.entries(ERROR_TABLE).filter(([, e]) => e.status === status);

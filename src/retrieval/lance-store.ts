@@ -145,6 +145,18 @@ export class LanceStore implements CollectionStore {
     return infos;
   }
 
+  async spec(name: string): Promise<CollectionSpec> {
+    const { spec } = await this.specOf(await this.table(name), name);
+    return {
+      name,
+      model: spec.model,
+      modelSha256: spec.modelSha256,
+      modality: spec.modality,
+      dim: spec.dim,
+      ...(spec.root !== undefined ? { root: spec.root } : {}),
+    };
+  }
+
   async info(name: string): Promise<CollectionInfo> {
     const table = await this.table(name);
     return this.guard(async () => {

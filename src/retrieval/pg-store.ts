@@ -318,18 +318,17 @@ export class PgStore implements CollectionStore {
     return rows[0];
   }
 
+  async spec(name: string): Promise<CollectionSpec> {
+    return specOfRow(await this.catalog(name));
+  }
+
   private async describe(row: CatalogRow): Promise<CollectionInfo> {
     const [{ rows }, indexed] = await Promise.all([
       this.query<{ n: string }>(`SELECT count(*) AS n FROM ${items(row.table_id)}`),
       this.hasIndex(row.table_id),
     ]);
     return {
-      name: row.name,
-      model: row.model,
-      modelSha256: row.model_sha256,
-      modality: row.modality,
-      dim: row.dim,
-      ...(row.root !== null ? { root: row.root } : {}),
+      ...specOfRow(row),
       count: Number(rows[0]?.n ?? 0),
       index: indexed ? 'hnsw' : 'none',
       store: this.description,
@@ -457,5 +456,16 @@ function toRow(row: ItemRow): { item: Hit; distance: number; vector: Float32Arra
     },
     distance: Number(row.d),
     vector,
+  };
+}
+
+function specOfRow(row: CatalogRow): CollectionSpec {
+  return {
+    name: row.name,
+    model: row.model,
+    modelSha256: row.model_sha256,
+    modality: row.modality,
+    dim: row.dim,
+    ...(row.root !== null ? { root: row.root } : {}),
   };
 }

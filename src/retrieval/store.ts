@@ -92,6 +92,8 @@ export interface CollectionStore {
   list(): Promise<CollectionInfo[]>;
   /** Throws CollectionNotFoundError. */
   info(name: string): Promise<CollectionInfo>;
+  /** What the collection is, without counting or inspecting it (what a search needs; cheap). */
+  spec(name: string): Promise<CollectionSpec>;
   /** Idempotent for the same spec; another spec under the same name → CollectionConflictError (409). */
   create(spec: CollectionSpec): Promise<CollectionInfo>;
   /** Throws CollectionNotFoundError when there is none. */

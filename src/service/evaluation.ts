@@ -291,16 +291,19 @@ async function matchLogits(
     };
     const asText = (t: number): TextState => texts[t]!;
     // One image's runs in flight at a time, plus the next image's tokens being read.
-    let nextImage = todo.length ? imageState(todo[0]!) : undefined;
+    // Work started ahead is awaited later: marked handled now, so that a failure elsewhere meanwhile
+    // is the error the run reports instead of an unhandled rejection that ends the process.
+    const ahead = <T>(p: Promise<T>): Promise<T> => (p.catch(() => undefined), p);
+    let nextImage = todo.length ? ahead(imageState(todo[0]!)) : undefined;
     for (let n = 0; n < todo.length; n++) {
       const i = todo[n]!;
       const image = await nextImage!;
-      nextImage = n + 1 < todo.length ? imageState(todo[n + 1]!) : undefined;
+      nextImage = n + 1 < todo.length ? ahead(imageState(todo[n + 1]!)) : undefined;
       const pairs = pairsOf[i]!;
       const runs: Promise<[number, number][]>[] = [];
       for (let at = 0; at < pairs.length; at += pairsPerRun) {
         const run: Pair[] = Array.from(pairs.subarray(at, at + pairsPerRun), (t) => ({ image, text: asText(t) }));
-        runs.push(towers.runPairs(run));
+        runs.push(ahead(towers.runPairs(run)));
         // Two runs queued on the session thread: the second is built while the first runs.
         if (runs.length >= 2) await runs[runs.length - 2];
       }

@@ -139,6 +139,9 @@ export async function indexItems(
       if (ok.length) result.added += (await store.add(o.collection, ok)).added;
       report(done);
     })();
+    // Awaited before the next write or at the end: a failed write is this call's error then, not an
+    // unhandled rejection that ends the process while the next batch runs.
+    writing.catch(() => undefined);
   }
   await writing;
   o.signal?.throwIfAborted();

@@ -11,7 +11,7 @@ import type { Metrics } from '../core/metrics.js';
 import { towerFingerprint } from '../core/model-manifest.js';
 import type { LoadedModel, ModelPool } from '../inference/model-pool.js';
 import { realImagePath } from '../retrieval/annotations.js';
-import type { CollectionInfo, CollectionStore, FilterValue, Hit, Modality } from '../retrieval/store.js';
+import type { CollectionSpec, CollectionStore, FilterValue, Hit, Modality } from '../retrieval/store.js';
 import type { ImageInput } from '../sources/image-value.js';
 import type { SearchHit } from './answers.js';
 import type { Embedder } from './embedder.js';
@@ -44,6 +44,10 @@ export const MAX_RERANK = 256;
 
 const isUrl = (source: string): boolean => /^https?:\/\//i.test(source);
 
+/** What the query is: a stored item is of its collection's modality. */
+const queryModality = (q: SearchRequest['query'], info: CollectionSpec): Modality =>
+  'id' in q ? info.modality : 'text' in q ? 'text' : 'image';
+
 export class Searcher {
   constructor(
     readonly store: CollectionStore,
@@ -54,8 +58,8 @@ export class Searcher {
   ) {}
 
   /** The collection and the loaded model that made its vectors (409 when the request or the service has another). */
-  async open(collection: string, modelName?: string): Promise<{ info: CollectionInfo; model: LoadedModel }> {
-    const info = await this.store.info(collection);
+  async open(collection: string, modelName?: string): Promise<{ info: CollectionSpec; model: LoadedModel }> {
+    const info = await this.store.spec(collection);
     if (modelName !== undefined && modelName !== info.model) {
       throw new ModelMismatchError(
         `collection ${JSON.stringify(collection)} was indexed with model ${JSON.stringify(info.model)}, not ${JSON.stringify(modelName)}: leave "model" out, or search a collection of that model`,
@@ -78,8 +82,9 @@ export class Searcher {
   async search(r: SearchRequest): Promise<SearchAnswer> {
     const { info, model } = await this.open(r.collection, r.model);
     const usage = { texts: 0, images: 0, pairs: 0 };
-    const { vector, modality, exclude } = await this.queryVector(r, info, model, usage);
-    if (r.rerank > 0) this.checkRerank(model, modality, info);
+    // A re-rank that cannot run is refused before the query costs a tower run.
+    if (r.rerank > 0) this.checkRerank(model, queryModality(r.query, info), info);
+    const { vector, exclude } = await this.queryVector(r, info, model, usage);
     const want = Math.max(r.topK, r.rerank) + (exclude ? 1 : 0);
     const hits = (await this.store.search(info.name, vector, { k: want, filter: r.filter })).filter(
       (h) => h.id !== exclude,
@@ -94,10 +99,10 @@ export class Searcher {
 
   private async queryVector(
     r: SearchRequest,
-    info: CollectionInfo,
+    info: CollectionSpec,
     model: LoadedModel,
     usage: SearchAnswer['usage'],
-  ): Promise<{ vector: Float32Array; modality: Modality; exclude?: string }> {
+  ): Promise<{ vector: Float32Array; exclude?: string }> {
     const q = r.query;
     if ('id' in q) {
       const [item] = await this.store.get(info.name, [q.id], true);
@@ -107,22 +112,22 @@ export class Searcher {
           'query',
         );
       // "More like this": the item itself is not among its own results.
-      return { vector: item.vector, modality: info.modality, exclude: item.id };
+      return { vector: item.vector, exclude: item.id };
     }
     if ('text' in q) {
       usage.texts++;
       const { vectors } = await this.embedder.embedTexts(model, [q.text], r.captionCleanup, { signal: r.signal });
-      return { vector: vectors[0]!, modality: 'text' };
+      return { vector: vectors[0]! };
     }
     usage.images++;
     const [vector] = await this.embedder.embedImages(model, [q.image], { signal: r.signal });
-    return { vector: vector!, modality: 'image' };
+    return { vector: vector! };
   }
 
-  private checkRerank(model: LoadedModel, queryModality: Modality, info: CollectionInfo): void {
+  private checkRerank(model: LoadedModel, queryModality: Modality, info: CollectionSpec): void {
     if (queryModality === info.modality) {
       throw new BadRequestError(
-        `rerank needs one text and one image: this is a ${queryModality} query against a collection of ${info.modality}s (search it with rerank 0, or query the other modality)`,
+        `rerank needs one text and one image: this is ${queryModality === 'image' ? 'an' : 'a'} ${queryModality} query against a collection of ${info.modality}s (search it with rerank 0, or query the other modality)`,
         undefined,
         'rerank_unavailable',
         'rerank',
@@ -141,7 +146,7 @@ export class Searcher {
   /** The first K hits by the ITM match logit (Retrieval.py's score), ties by id. */
   private async rerank(
     r: SearchRequest,
-    info: CollectionInfo,
+    info: CollectionSpec,
     model: LoadedModel,
     candidates: Hit[],
     usage: SearchAnswer['usage'],
@@ -184,7 +189,7 @@ export class Searcher {
   }
 
   /** A candidate as the matcher takes it: a text, or the image from its source. */
-  private async document(info: CollectionInfo, h: Hit): Promise<MatchItem> {
+  private async document(info: CollectionSpec, h: Hit): Promise<MatchItem> {
     if (info.modality === 'text') return { text: h.source };
     if (isUrl(h.source)) return { image: { url: h.source } };
     if (!info.root)

@@ -35,7 +35,7 @@ export class Service {
   private embedder: Embedder | undefined;
   private matcher: Matcher | undefined;
   private intake: { texts: TextIntake; images: ImageIntake } | undefined;
-  private storeOpen: Promise<CollectionStore> | undefined;
+  private storeOpen: Promise<CollectionStore | undefined> | undefined;
   private searcher: { store: CollectionStore; searcher: Searcher } | undefined;
   private storeHealth: { at: number; problem: Promise<string | undefined> } | undefined;
   private readonly decoder: DecodePool;
@@ -139,12 +139,14 @@ export class Service {
     const spec = this.config.store;
     if (!spec) return undefined;
     if (!this.storeOpen) {
-      if (spec === DEFAULT_STORE && !(await pathExists(spec))) return undefined;
-      const opening = openStore(spec);
+      // One promise for the check and the open: concurrent first requests share one store.
+      const opening = (async () =>
+        spec === DEFAULT_STORE && !(await pathExists(spec)) ? undefined : openStore(spec))();
       this.storeOpen = opening;
-      opening.catch(() => {
+      const forget = (): void => {
         if (this.storeOpen === opening) this.storeOpen = undefined;
-      });
+      };
+      opening.then((s) => s ?? forget(), forget);
     }
     return this.storeOpen;
   }

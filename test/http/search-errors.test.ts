@@ -104,6 +104,12 @@ t.test('refused: unknown collection, another model, same-modality rerank, bad im
     status: 422,
     code: 'undecodable_image',
   });
+  // A re-rank that cannot run is refused before the query image is decoded.
+  t.match(error(await search({ collection: 'pics', query: { image: broken }, rerank: 4 })), {
+    status: 400,
+    code: 'rerank_unavailable',
+    message: /an image query against a collection of images/,
+  });
   t.match(error(await search({ collection: 'pics', query: 'a dog', filter: { colour: 'red' } })), {
     status: 400,
     code: 'invalid_filter',
@@ -175,6 +181,26 @@ t.test('a re-rank candidate whose file is gone: 502 naming it', async (t) => {
     message: /collection item "only.jpg": cannot read only.jpg/,
   });
   t.equal((await search({ collection: 'gone', query: 'a dog' })).status, 200, 'ITC alone still answers');
+});
+
+t.test('a store write that fails while the next batch runs is the error of the indexing call', async (t) => {
+  // The second item's write is refused while the third is in the text tower: before, that rejection
+  // was unhandled and ended the process.
+  const items: IndexItem[] = ['one', 'two', 'three'].map((text, i) => ({
+    id: `w${i}`,
+    source: text,
+    ...(i === 1 ? { metadata: 'not an object' as unknown as Record<string, unknown> } : {}),
+  }));
+  await t.rejects(
+    indexItems(embedder, model, store, items, {
+      batch: 1,
+      captionCleanup: true,
+      collection: 'writes',
+      modality: 'text',
+    }),
+    { code: 'invalid_metadata' },
+  );
+  t.same([...(await store.present('writes', ['w0', 'w1', 'w2']))], ['w0'], 'the batch before it was written');
 });
 
 t.test('the store goes away and comes back: 503 naming it, /readyz 503, then 200, no restart', async (t) => {

@@ -76,18 +76,23 @@ export const collectionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (req, reply) => {
       const s = await store();
       if (!s) throw new CollectionNotFoundError(req.params.name);
-      const info = await s.info(req.params.name);
+      const info = await s.spec(req.params.name);
       if (info.modality !== 'image')
         throw new BadRequestError(`collection ${JSON.stringify(info.name)} holds texts, not images`);
-      const [item] = await s.get(info.name, [req.params.id]);
+      const [item] = await s.get(info.name, [req.params.id], false);
       if (!item)
         throw new NotFoundError(
           `collection ${JSON.stringify(info.name)} holds no item ${JSON.stringify(req.params.id)}`,
         );
       if (/^https?:\/\//i.test(item.source)) return reply.redirect(item.source, 302);
+      if (!info.root)
+        throw new AppError(
+          'source_unavailable',
+          `item ${JSON.stringify(item.id)}: no root to find ${item.source} under`,
+        );
       let file: string;
       try {
-        file = await realImagePath(info.root ?? '', item.source);
+        file = await realImagePath(info.root, item.source);
       } catch (e) {
         if (e instanceof AppError) throw e;
         throw new AppError(
