@@ -3,7 +3,7 @@
 
 import { UsageError } from '../core/errors.js';
 import { resolveConfig } from '../service/config.js';
-import type { SearchQuery } from '../service/searcher.js';
+import { MAX_RERANK, type SearchQuery } from '../service/searcher.js';
 import { intOption, parse } from './args.js';
 import { imageArg, modelArg, withService } from './local-service.js';
 import { storeSpec, STORE_OPTION_HELP } from './store-option.js';
@@ -48,14 +48,21 @@ export async function searchCommand(argv: string[]): Promise<void> {
   const queries = [values.text, values.image, values.id].filter((q) => q !== undefined).length;
   if (!values.model || !values.collection || queries !== 1)
     throw new UsageError(`give --model, --collection and one of --text, --image or --id\n\n${SEARCH_USAGE.trim()}`);
+  // Every argument checked before a model loads: the same bounds as POST /v1/search.
+  const topK = intOption(values['top-k'], '--top-k') ?? 10;
+  const rerank = intOption(values.rerank, '--rerank', 0) ?? 0;
+  if (rerank > MAX_RERANK) throw new UsageError(`--rerank must be at most ${MAX_RERANK} (got ${rerank})`);
   await modelArg(values.model);
   let filter: Record<string, string | number | boolean> | undefined;
   if (values.filter !== undefined) {
+    const example = `e.g. '{"album": "beach"}'`;
     try {
       filter = JSON.parse(values.filter) as typeof filter;
     } catch (e) {
-      throw new UsageError(`--filter must be a JSON object, e.g. '{"album": "beach"}' (${(e as Error).message})`);
+      throw new UsageError(`--filter must be a JSON object, ${example} (${(e as Error).message})`);
     }
+    if (typeof filter !== 'object' || filter === null || Array.isArray(filter))
+      throw new UsageError(`--filter must be a JSON object, ${example} (got ${values.filter})`);
   }
   const query: SearchQuery =
     values.text !== undefined
@@ -75,8 +82,8 @@ export async function searchCommand(argv: string[]): Promise<void> {
     const answer = await searcher.search({
       collection: values.collection!,
       query,
-      topK: intOption(values['top-k'], '--top-k') ?? 10,
-      rerank: intOption(values.rerank, '--rerank', 0) ?? 0,
+      topK,
+      rerank,
       filter,
       include: ['source', 'metadata'],
       captionCleanup: !values['no-caption-cleanup'],

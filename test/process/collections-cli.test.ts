@@ -160,6 +160,14 @@ t.test('a folder with --metadata, a URL list, a text file; failures reported, th
   ]);
   t.equal(missing.code, 1);
   t.match(missing.stderr, /invalid_filter/);
+  // Usage errors before a model loads, with the bounds of POST /v1/search.
+  const base = ['search', '--model', model, '--collection', 'photos', '--store', store, '--text', 'a dog'];
+  const tooMany = await runCli([...base, '--rerank', '257']);
+  t.equal(tooMany.code, 2);
+  t.match(tooMany.stderr, '--rerank must be at most 256 (got 257)');
+  const notObject = await runCli([...base, '--filter', '["beach"]']);
+  t.equal(notObject.code, 2);
+  t.match(notObject.stderr, `--filter must be a JSON object, e.g. '{"album": "beach"}' (got ["beach"])`);
 
   const urls = join(scratch, 'urls.txt');
   await writeFile(urls, `# two images by URL\n${files.url}/img03.png\n${files.url}/img04.jpg\n`);
