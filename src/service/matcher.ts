@@ -21,6 +21,8 @@ export interface MatchOptions {
   captionCleanup: boolean;
   signal?: AbortSignal;
   deadline?: number;
+  /** How an error names document i (default `documents[i]`, with its index). */
+  documentLabel?: (i: number) => { label: string; index?: number };
 }
 
 /** The model cannot do `what`: no fusion part in its directory, not loaded, or no temperature. */
@@ -212,6 +214,7 @@ export class Matcher {
     const texts = (queryIsText ? [query] : documents) as { text: string }[];
     const images = (queryIsText ? documents : [query]) as { image: ImageInput }[];
     const signal = options.signal;
+    const docAt = options.documentLabel ?? documentAt;
     const [textStates, imageStates] = await Promise.all([
       this.textStates(
         model,
@@ -219,13 +222,13 @@ export class Matcher {
         texts.map((t) => t.text),
         options.captionCleanup,
         { deadline, signal },
-      ).catch((e: unknown) => relabel(e, queryIsText ? queryAt : documentAt)),
+      ).catch((e: unknown) => relabel(e, queryIsText ? queryAt : docAt)),
       this.imageStates(
         model,
         towers,
         images.map((d) => d.image),
         { deadline, signal },
-      ).catch((e: unknown) => relabel(e, queryIsText ? documentAt : queryAt)),
+      ).catch((e: unknown) => relabel(e, queryIsText ? docAt : queryAt)),
     ]);
     const pairs = documents.map((_, i) =>
       queryIsText ? { image: imageStates[i]!, text: textStates[0]! } : { image: imageStates[0]!, text: textStates[i]! },

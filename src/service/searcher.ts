@@ -154,23 +154,12 @@ export class Searcher {
     if (candidates.length === 0) return [];
     const documents = await Promise.all(candidates.map((h) => this.document(info, h)));
     const query = r.query as MatchItem;
-    let scores;
-    try {
-      scores = await this.matcher.rerank(model, query, documents, {
-        captionCleanup: r.captionCleanup,
-        signal: r.signal,
-      });
-    } catch (e) {
-      // The matcher says documents[i]: here that is a collection item, named by its id.
-      if (e instanceof AppError && e.index !== undefined && /^documents\[\d+\]: /.test(e.message)) {
-        const id = candidates[e.index]!.id;
-        throw new AppError(
-          e.code,
-          `collection item ${JSON.stringify(id)}: ${e.message.replace(/^documents\[\d+\]: /, '')}`,
-        );
-      }
-      throw e;
-    }
+    const scores = await this.matcher.rerank(model, query, documents, {
+      captionCleanup: r.captionCleanup,
+      signal: r.signal,
+      // A document here is a collection item, named by its id (its place in the request means nothing).
+      documentLabel: (i) => ({ label: `collection item ${JSON.stringify(candidates[i]!.id)}` }),
+    });
     usage.pairs += candidates.length;
     if (info.modality === 'image') usage.images += candidates.length;
     else usage.texts += candidates.length;

@@ -5,7 +5,7 @@
 // is gone 502 naming it, and the store going away: 503 naming it and /readyz 503, then 200 once it is
 // back, without a restart. --no-store serves no collections.
 
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -181,6 +181,18 @@ t.test('a re-rank candidate whose file is gone: 502 naming it', async (t) => {
     message: /collection item "only.jpg": cannot read only.jpg/,
   });
   t.equal((await search({ collection: 'gone', query: 'a dog' })).status, 200, 'ITC alone still answers');
+  // A candidate that no longer decodes: the matcher's own error, naming the item by its id.
+  await copyFile(join(photos, 'img01.jpg'), join(gone, 'bad.jpg'));
+  await indexItems(embedder, model, store, [{ id: 'bad.jpg', source: 'bad.jpg', file: join(gone, 'bad.jpg') }], {
+    ...options,
+    collection: 'corrupt',
+    modality: 'image',
+    root: gone,
+  });
+  await writeFile(join(gone, 'bad.jpg'), (await readFile(join(photos, 'img01.jpg'))).subarray(0, 300)); // cut short
+  const corrupt = await search({ collection: 'corrupt', query: 'a dog', rerank: 1 });
+  t.match(error(corrupt), { status: 422, code: 'undecodable_image', message: /^collection item "bad\.jpg": / });
+  t.notOk('index' in corrupt.json.error, 'no index: the request has no list it could point into');
 });
 
 t.test('a store write that fails while the next batch runs is the error of the indexing call', async (t) => {
