@@ -8,7 +8,7 @@ import { createReadStream } from 'node:fs';
 import { appendFile, readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { Embedder } from '../service/embedder.js';
+import { embedEachOrError, type Embedder } from '../service/embedder.js';
 import { AppError, UsageError } from '../core/errors.js';
 import type { LoadedModel } from '../inference/model-pool.js';
 import { log } from './args.js';
@@ -175,27 +175,18 @@ export async function embedToJsonLines(
   const progress = itemProgress(todo.length);
   let written = 0;
   let failed = 0;
-  const embedOne = async (chunk: Item[]): Promise<(Float32Array | AppError)[]> => {
-    try {
-      if (chunk[0]!.text !== undefined)
-        return (
-          await embedder.embedTexts(
-            model,
-            chunk.map((c) => c.text!),
-            options.cleanup,
-          )
-        ).vectors;
-      return await embedder.embedImages(
-        model,
-        await Promise.all(chunk.map(async (c) => ({ bytes: await readFile(c.image!) }))),
-      );
-    } catch (e) {
-      if (chunk.length === 1)
-        return [e instanceof AppError ? e : new AppError('embedding_failed', (e as Error).message)];
-      // One bad item fails its chunk: retry the items one by one to isolate it.
-      return (await Promise.all(chunk.map((c) => embedOne([c])))).flat();
-    }
-  };
+  const embedOne = (chunk: Item[]): Promise<(Float32Array | AppError)[]> =>
+    embedEachOrError(chunk, async (items) =>
+      items[0]!.text !== undefined
+        ? (
+            await embedder.embedTexts(
+              model,
+              items.map((c) => c.text!),
+              options.cleanup,
+            )
+          ).vectors
+        : embedder.embedImages(model, await Promise.all(items.map(async (c) => ({ bytes: await readFile(c.image!) })))),
+    );
   let i = 0;
   for (; i < todo.length && !options.stop?.(); i += options.batch) {
     const chunk = todo.slice(i, i + options.batch);

@@ -147,14 +147,7 @@ export class LanceStore implements CollectionStore {
 
   async spec(name: string): Promise<CollectionSpec> {
     const { spec } = await this.specOf(await this.table(name), name);
-    return {
-      name,
-      model: spec.model,
-      modelSha256: spec.modelSha256,
-      modality: spec.modality,
-      dim: spec.dim,
-      ...(spec.root !== undefined ? { root: spec.root } : {}),
-    };
+    return collectionSpec(name, spec);
   }
 
   async info(name: string): Promise<CollectionInfo> {
@@ -170,12 +163,7 @@ export class LanceStore implements CollectionStore {
         .map((k) => k.slice(FIELD_PREFIX.length))
         .sort();
       return {
-        name,
-        model: spec.model,
-        modelSha256: spec.modelSha256,
-        modality: spec.modality,
-        dim: spec.dim,
-        ...(spec.root !== undefined ? { root: spec.root } : {}),
+        ...collectionSpec(name, spec),
         count,
         index: vectorIndex ? snake(vectorIndex.indexType) : 'none',
         store: this.description,
@@ -507,6 +495,17 @@ function errorText(err: unknown): string {
 
 function vectorType(dim: number): import('apache-arrow').FixedSizeList {
   return new arrow.FixedSizeList(dim, new arrow.Field('item', new arrow.Float32(), true));
+}
+
+function collectionSpec(name: string, spec: StoredSpec): CollectionSpec {
+  return {
+    name,
+    model: spec.model,
+    modelSha256: spec.modelSha256,
+    modality: spec.modality,
+    dim: spec.dim,
+    ...(spec.root !== undefined ? { root: spec.root } : {}),
+  };
 }
 
 function readSpec(name: string, schema: import('apache-arrow').Schema): StoredSpec {

@@ -1,7 +1,7 @@
 // Embeddings without HTTP: texts and images in, vectors out. Routes and commands call this; the intake
 // turns the inputs into what the towers take, and whole requests go to the model's micro-batchers.
 
-import { ClientGoneError } from '../core/errors.js';
+import { AppError, ClientGoneError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics.js';
 import type { Departure } from '../inference/batcher.js';
 import type { LoadedModel, ModelPool } from '../inference/model-pool.js';
@@ -28,6 +28,22 @@ export interface TextResult {
   vectors: Float32Array[];
   /** Token ids fed to the model, [CLS] included (OpenAI `usage`). */
   tokens: number;
+}
+
+/**
+ * Runs a batch; when it fails, runs its items one by one, so that one bad item fails alone: a vector
+ * or the item's error for each (the indexing commands keep going past bad files).
+ */
+export async function embedEachOrError<T>(
+  batch: T[],
+  run: (items: T[]) => Promise<Float32Array[]>,
+): Promise<(Float32Array | AppError)[]> {
+  try {
+    return await run(batch);
+  } catch (e) {
+    if (batch.length === 1) return [e instanceof AppError ? e : new AppError('embedding_failed', (e as Error).message)];
+    return (await Promise.all(batch.map((b) => embedEachOrError([b], run)))).flat();
+  }
 }
 
 export class Embedder {

@@ -10,7 +10,7 @@ import type { LoadedModel } from '../inference/model-pool.js';
 import type { CollectionInfo, CollectionStore, Modality, StoredItem } from '../retrieval/store.js';
 import type { ImageInput } from '../sources/image-value.js';
 import type { Annotations } from '../retrieval/annotations.js';
-import type { Embedder } from './embedder.js';
+import { embedEachOrError, type Embedder } from './embedder.js';
 
 /** An item to index: what the tower reads (`file`, `url` or `text`), and what the store keeps. */
 export interface IndexItem {
@@ -97,25 +97,18 @@ export async function indexItems(
     o.onProgress?.({ done, total: todo.length, added: result.added, failed: result.failed.length });
   report(0);
 
-  const embedBatch = async (batch: IndexItem[]): Promise<(Float32Array | AppError)[]> => {
-    try {
-      if (o.modality === 'text') {
-        return (
-          await embedder.embedTexts(
-            model,
-            batch.map((b) => b.source),
-            o.captionCleanup,
-          )
-        ).vectors;
-      }
-      const inputs = await Promise.all(batch.map(async (b): Promise<ImageInput> => imageInput(b)));
-      return await embedder.embedImages(model, inputs);
-    } catch (e) {
-      if (batch.length === 1)
-        return [e instanceof AppError ? e : new AppError('embedding_failed', (e as Error).message)];
-      return (await Promise.all(batch.map((b) => embedBatch([b])))).flat();
-    }
-  };
+  const embedBatch = (batch: IndexItem[]): Promise<(Float32Array | AppError)[]> =>
+    embedEachOrError(batch, async (items) =>
+      o.modality === 'text'
+        ? (
+            await embedder.embedTexts(
+              model,
+              items.map((b) => b.source),
+              o.captionCleanup,
+            )
+          ).vectors
+        : embedder.embedImages(model, await Promise.all(items.map(async (b): Promise<ImageInput> => imageInput(b)))),
+    );
 
   // Each batch's write goes on while the next batch runs through its tower (one write in flight,
   // in order): the tower is the ceiling, the store's commit should not add to it.

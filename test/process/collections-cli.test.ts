@@ -111,61 +111,26 @@ t.test('a folder with --metadata, a URL list, a text file; failures reported, th
     ].join('\n'),
   );
   const store = join(scratch, 'mixed');
-  const folder = await runCli([
-    'index',
-    '--model',
-    model,
-    '--collection',
-    'photos',
-    '--store',
-    store,
-    '--images',
-    photos,
-    '--metadata',
-    meta,
-  ]);
+  const indexPhotos = ['index', '--model', model, '--collection', 'photos', '--store', store, '--images', photos];
+  const folder = await runCli([...indexPhotos, '--metadata', meta]);
   t.equal(folder.code, 1, 'exit 1: one file failed');
   t.match(lines(folder.stdout)[0], { added: 3, failed: [{ id: 'broken.jpg' }] });
   t.match(folder.stderr, /photos: broken\.jpg: undecodable_image/);
   t.match(folder.stderr, /--metadata names 1 ids that are not items \(e\.g\. "nope\.jpg"\)/);
-  const byAlbum = await runCli([
-    'search',
-    '--model',
-    model,
-    '--collection',
-    'photos',
-    '--store',
-    store,
-    '--text',
-    'a dog',
-    '--filter',
-    '{"album": "b"}',
-  ]);
+  const searchPhotos = ['search', '--model', model, '--collection', 'photos', '--store', store, '--text', 'a dog'];
+  const byAlbum = await runCli([...searchPhotos, '--filter', '{"album": "b"}']);
   t.same(
     (json(byAlbum.stdout) as { results: { id: string; metadata: unknown }[] }).results.map((r) => [r.id, r.metadata]),
     [['sub/img02.jpg', { album: 'b', year: 2020 }]],
   );
-  const missing = await runCli([
-    'search',
-    '--model',
-    model,
-    '--collection',
-    'photos',
-    '--store',
-    store,
-    '--text',
-    'a dog',
-    '--filter',
-    '{"colour": "red"}',
-  ]);
+  const missing = await runCli([...searchPhotos, '--filter', '{"colour": "red"}']);
   t.equal(missing.code, 1);
   t.match(missing.stderr, /invalid_filter/);
   // Usage errors before a model loads, with the bounds of POST /v1/search.
-  const base = ['search', '--model', model, '--collection', 'photos', '--store', store, '--text', 'a dog'];
-  const tooMany = await runCli([...base, '--rerank', '257']);
+  const tooMany = await runCli([...searchPhotos, '--rerank', '257']);
   t.equal(tooMany.code, 2);
   t.match(tooMany.stderr, '--rerank must be at most 256 (got 257)');
-  const notObject = await runCli([...base, '--filter', '["beach"]']);
+  const notObject = await runCli([...searchPhotos, '--filter', '["beach"]']);
   t.equal(notObject.code, 2);
   t.match(notObject.stderr, `--filter must be a JSON object, e.g. '{"album": "beach"}' (got ["beach"])`);
 
@@ -182,19 +147,7 @@ t.test('a folder with --metadata, a URL list, a text file; failures reported, th
   t.match(lines(byText.stdout)[0], { added: 2 });
 
   await writeFile(join(scratch, 'bad.jsonl'), '{"id": "img00.png", "album": "a"}\n[1, 2]\n');
-  const bad = await runCli([
-    'index',
-    '--model',
-    model,
-    '--collection',
-    'photos',
-    '--store',
-    store,
-    '--images',
-    photos,
-    '--metadata',
-    join(scratch, 'bad.jsonl'),
-  ]);
+  const bad = await runCli([...indexPhotos, '--metadata', join(scratch, 'bad.jsonl')]);
   t.equal(bad.code, 1);
   t.match(bad.stderr, /invalid_metadata.*bad\.jsonl line 2: not a JSON object/);
 });
